@@ -1,0 +1,128 @@
+// The admin API's wire types. The agent implements AdminBackend; the HTTP server in this folder
+// exposes it on the Unix socket; the client and the CLI speak these types and nothing else.
+// Every field here is part of the documented, stable JSON of `snapmesh ... --json`.
+
+export type SnapshotStatus = 'running' | 'complete' | 'partial' | 'failed'
+
+export interface CaptureStatsView {
+  files: number
+  dirs: number
+  symlinks: number
+  /** bytes of file content in the snapshot */
+  bytes: number
+  /** files whose content was read (not reused from the previous snapshot) */
+  filesRead: number
+  /** files whose chunk list was reused without reading them */
+  filesReused: number
+  /** bytes read from disk */
+  bytesRead: number
+  chunks: number
+  /** chunks not already in the store */
+  newChunks: number
+  newBytes: number
+  durationMs: number
+}
+
+export interface ParticipantView {
+  peerId: string
+  name: string
+  /** 'pending' until a result arrives; 'missing' once the deadline passed without one */
+  status: 'ok' | 'error' | 'pending' | 'missing'
+  /** manifest root CID (string) when status is 'ok' */
+  root?: string
+  stats?: CaptureStatsView
+  /** per-path problems that did not fail the whole part (unreadable files, missing sources) */
+  errors?: Array<{ source: string, path: string, message: string }>
+  /** why the part failed, when status is 'error' */
+  error?: string
+}
+
+export interface SnapshotView {
+  id: string
+  tag?: string
+  status: SnapshotStatus
+  initiator: string
+  lamport: number
+  startedAt: string
+  deadline: string
+  finishedAt?: string
+  /** CID of the snapshot record as stored in the DHT (absent while running) */
+  recordCid?: string
+  participants: ParticipantView[]
+  /** why the snapshot is partial or failed */
+  reasons?: string[]
+}
+
+export interface PeerView {
+  peerId: string
+  name?: string
+  addresses: string[]
+  connected: boolean
+}
+
+export interface StatusView {
+  peerId: string
+  name: string
+  version: string
+  addresses: string[]
+  uptimeSeconds: number
+  peers: { known: number, connected: number }
+  snapshots: number
+  dataDir: string
+}
+
+export interface CreateSnapshotRequest {
+  tag?: string
+}
+
+export interface RestoreRequest {
+  /** snapshot ID or unique prefix */
+  snapshot: string
+  /** peer ID or host name of the participant whose data to restore; default: this host */
+  node?: string
+  /** absolute target folder */
+  target: string
+  /** paths inside the snapshot (`<source>/<path>`) to restore; default all */
+  include?: string[]
+}
+
+export interface RestoreResultView {
+  snapshot: string
+  peerId: string
+  name: string
+  target: string
+  files: number
+  dirs: number
+  symlinks: number
+  bytes: number
+  blocksFetched: number
+  durationMs: number
+}
+
+/** Progress events streamed as NDJSON by long operations. */
+export type ProgressView =
+  | { type: 'progress', phase: string, files: number, bytes: number, totalBytes?: number }
+  | { type: 'done', result: RestoreResultView }
+  | { type: 'error', error: string, code?: string }
+
+export interface ErrorBody {
+  error: string
+  code: string
+}
+
+export interface AbortOptionsLike { signal?: AbortSignal }
+
+/**
+ * What the admin server needs from the agent. Errors thrown should be instances of the named
+ * error classes of the agent's folders; the server maps `code` properties of
+ * NotFound/Ambiguous/InvalidRequest errors to 404/409/400 and everything else to 500.
+ */
+export interface AdminBackend {
+  status(): Promise<StatusView>
+  peers(): Promise<PeerView[]>
+  createSnapshot(req: CreateSnapshotRequest): Promise<SnapshotView>
+  listSnapshots(): Promise<SnapshotView[]>
+  /** id may be a unique prefix */
+  getSnapshot(id: string): Promise<SnapshotView>
+  restore(req: RestoreRequest, options: AbortOptionsLike & { onProgress?: (ev: ProgressView) => void }): Promise<RestoreResultView>
+}

@@ -1,0 +1,129 @@
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { multiaddr } from '@multiformats/multiaddr'
+import { Ajv } from 'ajv'
+import { ConfigError } from './errors.js'
+import { configSchema } from './schema.js'
+
+export { ConfigError } from './errors.js'
+
+export interface SourceConfig {
+  name: string
+  /** absolute */
+  path: string
+  exclude: string[]
+}
+
+/** The agent's config after validation, defaults applied and every path absolute. */
+export interface Config {
+  /** absolute path of the file this config came from */
+  file: string
+  name: string
+  dataDir: string
+  listen: string[]
+  announce: string[]
+  bootstrap: string[]
+  adminSocket: string
+  /** absolute path of a swarm.key file, or undefined for an open network */
+  psk?: string
+  sources: SourceConfig[]
+  snapshot: { deadlineSeconds: number }
+  network: {
+    maxMessageBytes: number
+    reconnectSeconds: number
+    syncSeconds: number
+    republishHours: number
+    fetchConcurrency: number
+    fetchTimeoutSeconds: number
+  }
+}
+
+const ajv = new Ajv({ allErrors: true, strict: true })
+const validate = ajv.compile(configSchema)
+
+/** `instancePath` (`/sources/0/name`) to the field name users write (`sources[0].name`). */
+function fieldName (instancePath: string, extra?: string): string {
+  const parts = instancePath.split('/').filter(p => p !== '')
+  if (extra != null) parts.push(extra)
+  let out = ''
+  for (const p of parts) out += /^\d+$/.test(p) ? `[${p}]` : (out === '' ? p : `.${p}`)
+  return out === '' ? '(root)' : out
+}
+
+/** Validates an already-parsed config object; `file` is used for messages and relative paths. */
+export function parseConfig (raw: unknown, file: string): Config {
+  file = path.resolve(file)
+  if (!validate(raw)) {
+    const err = validate.errors?.[0]
+    if (err == null) throw new ConfigError(file, 'invalid config')
+    const extra = err.keyword === 'additionalProperties'
+      ? String((err.params as { additionalProperty: string }).additionalProperty)
+      : err.keyword === 'required' ? String((err.params as { missingProperty: string }).missingProperty) : undefined
+    const msg = err.keyword === 'additionalProperties'
+      ? 'unknown field'
+      : err.keyword === 'required' ? 'is required' : err.message ?? 'is invalid'
+    throw new ConfigError(file, msg, fieldName(err.instancePath, extra))
+  }
+  const c = raw as Record<string, any>
+  const dir = path.dirname(file)
+  const abs = (p: string): string => path.resolve(dir, p)
+
+  const dataDir = abs(c.dataDir ?? 'data')
+  for (const [field, list] of [['listen', c.listen], ['announce', c.announce], ['bootstrap', c.bootstrap]] as const) {
+    for (const [i, a] of ((list ?? []) as string[]).entries()) {
+      try { multiaddr(a) } catch (err: any) {
+        throw new ConfigError(file, `not a valid multiaddr: ${JSON.stringify(a)} (${String(err.message)})`, `${field}[${i}]`)
+      }
+    }
+  }
+  const seen = new Set<string>()
+  const sources: SourceConfig[] = ((c.sources ?? []) as Array<{ name: string, path: string, exclude?: string[] }>).map((s, i) => {
+    if (seen.has(s.name)) throw new ConfigError(file, `duplicate source name ${JSON.stringify(s.name)}`, `sources[${i}].name`)
+    seen.add(s.name)
+    return { name: s.name, path: abs(s.path), exclude: s.exclude ?? [] }
+  })
+  const adminSocket = c.adminSocket != null ? abs(c.adminSocket) : path.join(dataDir, 'admin.sock')
+  if (Buffer.byteLength(adminSocket) > 100) {
+    throw new ConfigError(file, `socket path is ${Buffer.byteLength(adminSocket)} bytes long; Unix sockets allow at most 100`, 'adminSocket')
+  }
+  const n = c.network ?? {}
+  return {
+    file,
+    name: c.name ?? os.hostname(),
+    dataDir,
+    listen: c.listen ?? ['/ip4/0.0.0.0/tcp/4101'],
+    announce: c.announce ?? [],
+    bootstrap: c.bootstrap ?? [],
+    adminSocket,
+    psk: c.psk != null ? abs(c.psk) : undefined,
+    sources,
+    snapshot: { deadlineSeconds: c.snapshot?.deadlineSeconds ?? 120 },
+    network: {
+      maxMessageBytes: n.maxMessageBytes ?? 1024 * 1024,
+      reconnectSeconds: n.reconnectSeconds ?? 5,
+      syncSeconds: n.syncSeconds ?? 30,
+      republishHours: n.republishHours ?? 12,
+      fetchConcurrency: n.fetchConcurrency ?? 8,
+      fetchTimeoutSeconds: n.fetchTimeoutSeconds ?? 30
+    }
+  }
+}
+
+/** Reads, parses and validates a config file. Errors name the file and the field. */
+export async function loadConfig (file: string): Promise<Config> {
+  file = path.resolve(file)
+  let text: string
+  try {
+    text = await fs.readFile(file, 'utf8')
+  } catch (err: any) {
+    throw new ConfigError(file, err.code === 'ENOENT' ? 'file not found' : `cannot read: ${String(err.message)}`)
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (err: any) {
+    throw new ConfigError(file, `not valid JSON: ${String(err.message)}`)
+  }
+  return parseConfig(raw, file)
+}

@@ -1,0 +1,47 @@
+// JSON schema of the agent's config file. Every key is documented in README.md ("Config").
+export const configSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    $schema: { type: 'string' },
+    name: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[^\\s/]+$' },
+    dataDir: { type: 'string', minLength: 1 },
+    listen: { type: 'array', items: { type: 'string', pattern: '^/' }, minItems: 1 },
+    announce: { type: 'array', items: { type: 'string', pattern: '^/' } },
+    bootstrap: { type: 'array', items: { type: 'string', pattern: '^/.+/p2p/[1-9A-HJ-NP-Za-km-z]+$' } },
+    adminSocket: { type: 'string', minLength: 1 },
+    psk: { type: ['string', 'null'], minLength: 1 },
+    sources: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'path'],
+        properties: {
+          name: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' },
+          path: { type: 'string', minLength: 1 },
+          exclude: { type: 'array', items: { type: 'string', minLength: 1 } }
+        }
+      }
+    },
+    snapshot: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        deadlineSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 86400 }
+      }
+    },
+    network: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        maxMessageBytes: { type: 'integer', minimum: 4096, maximum: 4194304 },
+        reconnectSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 3600 },
+        syncSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 86400 },
+        republishHours: { type: 'number', exclusiveMinimum: 0, maximum: 47 },
+        fetchConcurrency: { type: 'integer', minimum: 1, maximum: 64 },
+        fetchTimeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 3600 }
+      }
+    }
+  }
+} as const

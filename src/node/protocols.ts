@@ -1,0 +1,4 @@
+/** Every protocol ID and topic name the agent uses, in one place. */
+export const DHT_PROTOCOL = '/snapmesh/kad/1.0.0'
+export const BLOCKS_PROTOCOL = '/snapmesh/blocks/1.0.0'
+export const IDENTIFY_PROTOCOL_PREFIX = 'snapmesh'
