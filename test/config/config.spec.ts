@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict'
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { ConfigError, loadConfig, parseConfig } from '../../src/config/index.js'
+
+describe('config / load', () => {
+  let dir: string
+
+  beforeEach(async () => { dir = await fs.mkdtemp(path.join(os.tmpdir(), 'snapmesh-config-')) })
+  afterEach(async () => { await fs.rm(dir, { recursive: true, force: true }) })
+
+  async function write (value: unknown): Promise<string> {
+    const file = path.join(dir, 'agent.json')
+    await fs.writeFile(file, typeof value === 'string' ? value : JSON.stringify(value))
+    return file
+  }
+
+  async function rejects (value: unknown, field: string | undefined, pattern: RegExp): Promise<void> {
+    const file = await write(value)
+    await assert.rejects(loadConfig(file), (err: any) => {
+      assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`)
+      assert.equal(err.file, file)
+      assert.equal(err.field, field)
+      assert.match(err.message, pattern)
+      assert.ok(err.message.startsWith(file), 'message names the file')
+      return true
+    })
+  }
+
+  it('resolves relative paths against the config file folder and applies defaults', async () => {
+    const file = await write({ dataDir: 'data', sources: [{ name: 'etc', path: '../etc' }] })
+    const c = await loadConfig(file)
+    assert.equal(c.dataDir, path.join(dir, 'data'))
+    assert.equal(c.adminSocket, path.join(dir, 'data', 'admin.sock'))
+    assert.deepEqual(c.sources, [{ name: 'etc', path: path.resolve(dir, '../etc'), exclude: [] }])
+    assert.equal(c.name, os.hostname())
+    assert.equal(c.snapshot.deadlineSeconds, 120)
+    assert.deepEqual(c.bootstrap, [])
+  })
+
+  it('the shipped default config is valid and keeps its data in the git-ignored data/ folder', async () => {
+    const c = await loadConfig(new URL('../../../config/default.json', import.meta.url).pathname)
+    const root = path.resolve(new URL('../../../', import.meta.url).pathname)
+    assert.equal(c.dataDir, path.join(root, 'data', 'default'))
+    const ignore = await fs.readFile(path.join(root, '.gitignore'), 'utf8')
+    assert.match(ignore, /^data\/$/m)
+  })
+
+  it('names a field with a wrong type', async () => {
+    await rejects({ snapshot: { deadlineSeconds: 'soon' } }, 'snapshot.deadlineSeconds', /must be number/)
+  })
+
+  it('names an unknown field', async () => {
+    await rejects({ dataDir: 'd', sourcse: [] }, 'sourcse', /unknown field/)
+  })
+
+  it('names a missing required field inside a list', async () => {
+    await rejects({ sources: [{ name: 'a', path: '.' }, { name: 'b' }] }, 'sources[1].path', /is required/)
+  })
+
+  it('rejects a bootstrap address without a peer ID', async () => {
+    await rejects({ bootstrap: ['/ip4/127.0.0.1/tcp/4001'] }, 'bootstrap[0]', /must match pattern/)
+  })
+
+  it('rejects a listen address that is not a multiaddr', async () => {
+    await rejects({ listen: ['/ip4/999.1.1.1/tcp/1'] }, 'listen[0]', /not a valid multiaddr/)
+  })
+
+  it('rejects duplicate source names', async () => {
+    await rejects({ sources: [{ name: 'a', path: '.' }, { name: 'a', path: '..' }] }, 'sources[1].name', /duplicate source name/)
+  })
+
+  it('rejects malformed JSON and a missing file, naming the file', async () => {
+    await rejects('{ "dataDir": ', undefined, /not valid JSON/)
+    await assert.rejects(loadConfig(path.join(dir, 'nope.json')), /nope\.json: file not found/)
+  })
+
+  it('rejects a socket path too long for a Unix socket', () => {
+    assert.throws(() => parseConfig({ adminSocket: 'x'.repeat(120) }, path.join(dir, 'c.json')), (err: any) => err.field === 'adminSocket')
+  })
+})
