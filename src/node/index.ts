@@ -20,6 +20,7 @@ import type { Datastore } from 'interface-datastore'
 export { loadOrCreateIdentity, type Identity } from './identity.js'
 export { generatePsk, readPsk } from './psk.js'
 export * from './protocols.js'
+export { PeerKeeper, type PeerKeeperInit } from './peer-keeper.js'
 
 export type SnapmeshServices = {
   dht: KadDHT
