@@ -1,0 +1,34 @@
+/** An error answer from the agent's admin API. */
+export class AdminError extends Error {
+  override name = 'AdminError'
+  readonly status: number
+  readonly code: string
+
+  constructor (status: number, code: string, message: string) {
+    super(message)
+    this.status = status
+    this.code = code
+  }
+}
+
+export class AgentNotRunningError extends Error {
+  override name = 'AgentNotRunningError'
+  code = 'ERR_AGENT_NOT_RUNNING'
+}
+
+export class SocketInUseError extends Error {
+  override name = 'SocketInUseError'
+  code = 'ERR_SOCKET_IN_USE'
+}
+
+export class BadRequestError extends Error {
+  override name = 'BadRequestError'
+  readonly status: number
+  readonly code: string
+
+  constructor (status: number, code: string, message: string) {
+    super(message)
+    this.status = status
+    this.code = code
+  }
+}

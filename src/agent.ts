@@ -1,0 +1,432 @@
+// The composition root: builds every component from the config, starts them in order, stops them
+// in reverse. Data flows one way: config -> node -> capture / metadata -> snapshot protocol ->
+// block exchange / restore -> admin socket.
+import './polyfill.js'
+import crypto from 'node:crypto'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { logger } from '@libp2p/logger'
+import { TopicValidatorResult } from '@libp2p/interface'
+import { LevelDatastore } from 'datastore-level'
+import { CID } from 'multiformats/cid'
+import { AdminServer } from './admin/server.js'
+import { capture } from './capture/index.js'
+import { loadConfig, type Config } from './config/index.js'
+import { BlockExchange, RemoteBlockGetter } from './exchange/index.js'
+import { Catalog, selectors, validators, headKey, recordKey, encodeRecord, decodeRecord, decodeHead, signHead, markerOf, recordFromState, type SnapshotRecord } from './metadata/index.js'
+import { BLOCKS_PROTOCOL, PeerKeeper, createNode, loadOrCreateIdentity, readPsk, type SnapmeshNode } from './node/index.js'
+import { restore } from './restore/index.js'
+import { SNAPSHOT_TOPIC, SnapshotProtocol, validateGossip, signResult, type Marker, type SignedResult, type ResultBody, type SnapshotState } from './snapshot/index.js'
+import { FsBlockStore } from './store/index.js'
+import { AgentError, NotFoundError, InvalidRequestError } from './errors.js'
+import { toSnapshotView } from './views.js'
+import type { AdminBackend, CreateSnapshotRequest, PeerView, ProgressView, RestoreRequest, RestoreResultView, SnapshotView, StatusView } from './admin/api.js'
+import type { AbortOptions, PeerId, PrivateKey } from '@libp2p/interface'
+
+const log = logger('snapmesh:agent')
+export const VERSION = '0.1.0'
+const LAST_ROOT = 'last-root'
+
+export class Agent implements AdminBackend {
+  readonly config: Config
+  private readonly shutdown = new AbortController()
+  private readonly timers: Array<ReturnType<typeof setInterval>> = []
+  private readonly startedAt = Date.now()
+  private privateKey!: PrivateKey
+  private peerId!: PeerId
+  private node!: SnapmeshNode
+  private datastore!: LevelDatastore
+  private blocks!: FsBlockStore
+  private catalog!: Catalog
+  private exchange!: BlockExchange
+  private protocol!: SnapshotProtocol
+  private admin!: AdminServer
+  private keeper!: PeerKeeper
+  /** serialises captures: one snapshot's local part at a time */
+  private captureChain: Promise<unknown> = Promise.resolve()
+  private readonly published = new Map<string, string>()
+  private syncing = false
+
+  constructor (config: Config) {
+    this.config = config
+  }
+
+  get id (): string {
+    return this.peerId.toString()
+  }
+
+  async start (): Promise<void> {
+    const c = this.config
+    await fs.mkdir(c.dataDir, { recursive: true, mode: 0o700 })
+    const identity = await loadOrCreateIdentity(c.dataDir)
+    this.privateKey = identity.privateKey
+    this.peerId = identity.peerId
+    const psk = c.psk != null ? await readPsk(c.psk) : undefined
+
+    this.blocks = new FsBlockStore({ path: path.join(c.dataDir, 'store') })
+    await this.blocks.start()
+    this.catalog = new Catalog({ path: path.join(c.dataDir, 'catalog') })
+    await this.catalog.start()
+    this.datastore = new LevelDatastore(path.join(c.dataDir, 'libp2p'))
+    await this.datastore.open()
+
+    this.node = await createNode({
+      privateKey: this.privateKey,
+      listen: c.listen,
+      announce: c.announce,
+      bootstrap: c.bootstrap,
+      psk,
+      datastore: this.datastore,
+      validators,
+      selectors,
+      maxMessageBytes: c.network.maxMessageBytes,
+      agentVersion: `snapmesh/${VERSION} (${c.name})`
+    })
+
+    this.exchange = new BlockExchange({ libp2p: this.node, blocks: this.blocks }, {
+      concurrency: c.network.fetchConcurrency,
+      timeoutMs: c.network.fetchTimeoutSeconds * 1000
+    })
+    await this.exchange.start()
+
+    const lamport = Number(await this.catalog.getMeta('lamport') ?? 0)
+    this.protocol = new SnapshotProtocol({
+      peerId: this.id,
+      clock: () => Date.now(),
+      random: (n: number) => crypto.randomBytes(n),
+      publish: async (bytes: Uint8Array) => { await this.publish(bytes) },
+      capture: async (marker: Marker, options?: AbortOptions) => this.captureLocal(marker, options),
+      sign: async (body: ResultBody) => signResult(this.privateKey, body),
+      onChange: (state: SnapshotState) => { this.onSnapshotChange(state) }
+    }, { deadlineMs: c.snapshot.deadlineSeconds * 1000, lamport })
+
+    const pubsub = this.node.services.pubsub
+    pubsub.topicValidators.set(SNAPSHOT_TOPIC, async (from, msg) => {
+      const verdict = await validateGossip({ from: from.toString(), data: msg.data }, {
+        seen: (id: string, kind: 'marker' | 'result', peerId?: string) => this.protocol.seen(id, kind, peerId),
+        now: Date.now(),
+        maxBytes: c.network.maxMessageBytes
+      })
+      if (verdict.action === 'accept') return TopicValidatorResult.Accept
+      log('gossip message from %s: %s (%s)', from, verdict.action, verdict.error?.message)
+      return verdict.action === 'reject' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
+    })
+    pubsub.addEventListener('message', (evt) => {
+      if (evt.detail.topic !== SNAPSHOT_TOPIC || evt.detail.type !== 'signed') return
+      this.onGossip(evt.detail.from.toString(), evt.detail.data).catch(err => { log.error('handling gossip failed: %s', err.message) })
+    })
+    pubsub.subscribe(SNAPSHOT_TOPIC)
+
+    this.keeper = new PeerKeeper({ libp2p: this.node }, {
+      bootstrap: c.bootstrap,
+      intervalMs: c.network.reconnectSeconds * 1000,
+      memberProtocol: BLOCKS_PROTOCOL
+    })
+    await this.keeper.start()
+
+    this.admin = new AdminServer({ backend: this }, { socketPath: c.adminSocket })
+    await this.admin.start()
+
+    this.every(500, () => { this.protocol.tick(Date.now()) })
+    this.every(c.network.syncSeconds * 1000, async () => { await this.sync() })
+    this.every(c.network.republishHours * 3600 * 1000, async () => { await this.republish() })
+    setTimeout(() => { void this.sync() }, 1000).unref()
+    log('agent %s (%s) started', c.name, this.id)
+  }
+
+  async stop (): Promise<void> {
+    this.shutdown.abort()
+    for (const t of this.timers) clearInterval(t)
+    await this.admin?.stop().catch(() => {})
+    await this.captureChain.catch(() => {})
+    await this.keeper?.stop().catch(() => {})
+    await this.exchange?.stop().catch(() => {})
+    await Promise.resolve(this.node?.stop()).catch(() => {})
+    await this.datastore?.close().catch(() => {})
+    await this.catalog?.stop().catch(() => {})
+    await this.blocks?.stop().catch(() => {})
+  }
+
+  private every (ms: number, fn: () => unknown): void {
+    let running = false
+    const t = setInterval(() => {
+      if (running || this.shutdown.signal.aborted) return
+      running = true
+      Promise.resolve().then(fn).catch(err => { log.error('periodic task failed: %s', err.message) }).finally(() => { running = false })
+    }, ms)
+    t.unref()
+    this.timers.push(t)
+  }
+
+  // ---- membership ---------------------------------------------------------------------------
+
+  /** connected peers that speak our block protocol: the members this agent knows right now */
+  private async memberPeers (): Promise<string[]> {
+    const out = new Set<string>()
+    for (const conn of this.node.getConnections()) {
+      const id = conn.remotePeer
+      try {
+        const peer = await this.node.peerStore.get(id)
+        if (peer.protocols.includes(BLOCKS_PROTOCOL)) out.add(id.toString())
+      } catch {}
+    }
+    return [...out].sort()
+  }
+
+  private async peerName (id: PeerId): Promise<string | undefined> {
+    try {
+      const peer = await this.node.peerStore.get(id)
+      const agent = peer.metadata.get('AgentVersion')
+      if (agent == null) return undefined
+      const m = /^snapmesh\/[^ ]+ \((.+)\)$/.exec(new TextDecoder().decode(agent))
+      return m?.[1]
+    } catch {
+      return undefined
+    }
+  }
+
+  // ---- snapshots ----------------------------------------------------------------------------
+
+  private async publish (bytes: Uint8Array): Promise<void> {
+    await this.node.services.pubsub.publish(SNAPSHOT_TOPIC, bytes)
+  }
+
+  private async onGossip (from: string, data: Uint8Array): Promise<void> {
+    const verdict = await validateGossip({ from, data }, { seen: () => false, now: Date.now(), maxBytes: this.config.network.maxMessageBytes })
+    const msg = verdict.message
+    if (verdict.action === 'reject' || msg == null) return
+    if (msg.type === 'marker') {
+      if (this.protocol.seen(msg.id, 'marker') || (await this.catalog.get(msg.id).catch(() => undefined)) != null) return
+      await this.protocol.handleMarker(msg)
+    } else {
+      await this.protocol.handleResult(msg as SignedResult)
+    }
+  }
+
+  private async captureLocal (marker: Marker, options: AbortOptions = {}): Promise<ResultBody> {
+    const run = async (): Promise<ResultBody> => {
+      const started = Date.now()
+      try {
+        const prev = await this.catalog.getMeta(LAST_ROOT)
+        const result = await capture({ blocks: this.blocks }, {
+          peerId: this.id,
+          name: this.config.name,
+          sources: this.config.sources,
+          previous: prev != null ? CID.parse(prev) : undefined
+        }, { signal: AbortSignal.any([this.shutdown.signal, ...(options.signal != null ? [options.signal] : [])]) })
+        await this.catalog.setMeta(LAST_ROOT, result.root.toString())
+        return { id: marker.id, peerId: this.id, name: this.config.name, lamport: this.protocol.lamport, time: Date.now(), status: 'ok', root: result.root, stats: result.stats, problems: result.problems }
+      } catch (err: any) {
+        log.error('capture for %s failed after %d ms: %s', marker.id, Date.now() - started, err.message)
+        return { id: marker.id, peerId: this.id, name: this.config.name, lamport: this.protocol.lamport, time: Date.now(), status: 'error', error: String(err.message) }
+      }
+    }
+    const p = this.captureChain.then(run, run)
+    this.captureChain = p
+    return p
+  }
+
+  private onSnapshotChange (state: SnapshotState): void {
+    const record = recordFromState(state, Date.now())
+    void this.catalog.setMeta('lamport', String(this.protocol.lamport)).catch(() => {})
+    this.catalog.put(record).then(async (merged: SnapshotRecord) => {
+      if (merged.status !== 'running') await this.publishRecord(merged)
+    }).catch((err: Error) => { log.error('storing snapshot %s failed: %s', state.marker.id, err.message) })
+  }
+
+  /** stores a final record in the DHT under its CID and updates this agent's head */
+  private async publishRecord (record: SnapshotRecord): Promise<void> {
+    const { cid, bytes } = await encodeRecord(record)
+    if (this.published.get(record.id) === cid.toString()) return
+    const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(30_000)])
+    await this.dhtPut(recordKey(cid), bytes, signal)
+    this.published.set(record.id, cid.toString())
+    await this.publishHead(signal)
+  }
+
+  private async publishHead (signal: AbortSignal): Promise<void> {
+    const list = await this.catalog.list()
+    const snapshots = []
+    for (const rec of list.slice(0, 1000)) {
+      if (rec.status === 'running') continue
+      snapshots.push({ id: rec.id, cid: (await encodeRecord(rec)).cid })
+    }
+    const seq = Number(await this.catalog.getMeta('head-seq') ?? 0) + 1
+    await this.catalog.setMeta('head-seq', String(seq))
+    const head = await signHead(this.privateKey, { peerId: this.id, seq, snapshots })
+    await this.dhtPut(headKey(this.id), head, signal)
+  }
+
+  private async dhtPut (key: Uint8Array, value: Uint8Array, signal: AbortSignal): Promise<void> {
+    for await (const ev of this.node.services.dht.put(key, value, { signal })) {
+      if (ev.name === 'QUERY_ERROR') log('dht put: %s', ev.error.message)
+    }
+  }
+
+  private async dhtGet (key: Uint8Array, signal: AbortSignal): Promise<Uint8Array | undefined> {
+    try {
+      for await (const ev of this.node.services.dht.get(key, { signal })) {
+        if (ev.name === 'VALUE') return ev.value
+      }
+    } catch (err: any) {
+      log('dht get failed: %s', err.message)
+    }
+    return undefined
+  }
+
+  /**
+   * Pulls the heads of every member from the DHT and fetches the records this agent lacks or
+   * holds in an older form: how an agent that joined late, or missed gossip, catches up.
+   */
+  private async sync (): Promise<void> {
+    if (this.syncing || this.shutdown.signal.aborted) return
+    this.syncing = true
+    try {
+      const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(20_000)])
+      const wanted = new Map<string, CID>()
+      for (const peer of await this.memberPeers()) {
+        const bytes = await this.dhtGet(headKey(peer), signal)
+        if (bytes == null) continue
+        let head
+        try {
+          head = await decodeHead(bytes)
+        } catch (err: any) {
+          log('bad head from %s: %s', peer, err.message)
+          continue
+        }
+        for (const s of head.snapshots) {
+          const have = await this.catalog.get(s.id).catch(() => undefined)
+          if (have != null && have.status !== 'running' && (await encodeRecord(have)).cid.equals(s.cid)) continue
+          wanted.set(s.cid.toString(), s.cid)
+        }
+      }
+      for (const cid of wanted.values()) {
+        const bytes = await this.dhtGet(recordKey(cid), signal)
+        if (bytes == null) continue
+        try {
+          const record = await decodeRecord(bytes)
+          const merged = await this.catalog.put(record)
+          this.protocol.adopt(markerOf(merged), merged.results)
+          if (merged.status !== 'running') await this.publishRecord(merged).catch(() => {})
+        } catch (err: any) {
+          log('record %s rejected: %s', cid, err.message)
+        }
+      }
+    } finally {
+      this.syncing = false
+    }
+  }
+
+  private async republish (): Promise<void> {
+    this.published.clear()
+    for (const rec of await this.catalog.list()) {
+      if (rec.status !== 'running') await this.publishRecord(rec).catch(err => { log('republish %s failed: %s', rec.id, err.message) })
+    }
+  }
+
+  // ---- AdminBackend -------------------------------------------------------------------------
+
+  async status (): Promise<StatusView> {
+    const known = (await this.node.peerStore.all()).filter(p => !p.id.equals(this.peerId) && p.protocols.includes(BLOCKS_PROTOCOL))
+    return {
+      peerId: this.id,
+      name: this.config.name,
+      version: VERSION,
+      addresses: this.node.getMultiaddrs().map(a => a.toString()),
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      peers: { known: known.length, connected: (await this.memberPeers()).length },
+      snapshots: (await this.catalog.list()).length,
+      dataDir: this.config.dataDir
+    }
+  }
+
+  async peers (): Promise<PeerView[]> {
+    const out: PeerView[] = []
+    for (const peer of await this.node.peerStore.all()) {
+      if (peer.id.equals(this.peerId) || !peer.protocols.includes(BLOCKS_PROTOCOL)) continue
+      out.push({
+        peerId: peer.id.toString(),
+        name: await this.peerName(peer.id),
+        addresses: peer.addresses.map(a => a.multiaddr.toString()),
+        connected: this.node.getConnections(peer.id).length > 0
+      })
+    }
+    return out.sort((a, b) => (a.name ?? a.peerId).localeCompare(b.name ?? b.peerId))
+  }
+
+  async createSnapshot (req: CreateSnapshotRequest): Promise<SnapshotView> {
+    const expected = [this.id, ...await this.memberPeers()]
+    const state = await this.protocol.start(req.tag, expected)
+    return toSnapshotView(recordFromState(state, Date.now()))
+  }
+
+  async listSnapshots (): Promise<SnapshotView[]> {
+    return Promise.all((await this.catalog.list()).map(async r => toSnapshotView(r)))
+  }
+
+  async getSnapshot (id: string): Promise<SnapshotView> {
+    return toSnapshotView(await this.catalog.resolve(id))
+  }
+
+  async restore (req: RestoreRequest, options: { signal?: AbortSignal, onProgress?: (ev: ProgressView) => void } = {}): Promise<RestoreResultView> {
+    if (!path.isAbsolute(req.target)) throw new InvalidRequestError(`target must be an absolute path, got ${JSON.stringify(req.target)}`)
+    const record = await this.catalog.resolve(req.snapshot)
+    const node = req.node ?? this.id
+    const matches = record.results.filter(r => r.peerId === node || r.name === node)
+    if (matches.length === 0) {
+      const known = record.results.map(r => `${r.name} (${r.peerId})`).join(', ')
+      throw new NotFoundError(`snapshot ${record.id.slice(0, 8)} has no participant ${JSON.stringify(node)}; participants: ${known || 'none'}`)
+    }
+    if (matches.length > 1) throw new InvalidRequestError(`more than one participant is named ${JSON.stringify(node)}: use its peer ID`)
+    const part = matches[0]
+    if (part.status !== 'ok' || part.root == null) throw new AgentError(`participant ${part.name} has no data in snapshot ${record.id.slice(0, 8)}: ${part.error ?? 'its part failed'}`)
+    const getter = new RemoteBlockGetter({ blocks: this.blocks, exchange: this.exchange }, { holders: part.peerId === this.id ? [] : [part.peerId] })
+    const started = Date.now()
+    let files = 0
+    let bytes = 0
+    const stats = await restore({ blocks: getter }, { root: part.root, target: req.target, include: req.include }, {
+      signal: options.signal,
+      onProgress: (ev: any) => {
+        if (ev.type === 'restore:file') {
+          files++
+          bytes += Number(ev.detail?.bytes ?? 0)
+          options.onProgress?.({ type: 'progress', phase: 'restore', files, bytes, totalBytes: part.stats?.bytes })
+        }
+      }
+    })
+    return {
+      snapshot: record.id,
+      peerId: part.peerId,
+      name: part.name,
+      target: req.target,
+      files: stats.files,
+      dirs: stats.dirs,
+      symlinks: stats.symlinks,
+      bytes: stats.bytes,
+      blocksFetched: getter.blocksFetched,
+      durationMs: Date.now() - started
+    }
+  }
+}
+
+/** Runs an agent until SIGINT or SIGTERM. */
+export async function runAgent (configPath: string): Promise<void> {
+  const config = await loadConfig(configPath)
+  const agent = new Agent(config)
+  try {
+    await agent.start()
+  } catch (err) {
+    await agent.stop()
+    throw err
+  }
+  const status = await agent.status()
+  process.stdout.write(`snapmesh agent ${status.name} ${status.peerId}\n`)
+  for (const a of status.addresses) process.stdout.write(`  listening on ${a}\n`)
+  process.stdout.write(`  admin socket ${config.adminSocket}\n`)
+  await new Promise<void>(resolve => {
+    process.once('SIGINT', () => { resolve() })
+    process.once('SIGTERM', () => { resolve() })
+  })
+  process.stdout.write('stopping\n')
+  await agent.stop()
+}

@@ -1,0 +1,34 @@
+import { encodeRecord, type SnapshotRecord } from './metadata/index.js'
+import type { ParticipantView, SnapshotView } from './admin/api.js'
+
+/** The admin API's view of a snapshot record: every expected participant, then any extra ones. */
+export async function toSnapshotView (record: SnapshotRecord): Promise<SnapshotView> {
+  const byPeer = new Map(record.results.map(r => [r.peerId, r]))
+  const ids = [...record.expected, ...record.results.map(r => r.peerId).filter(id => !record.expected.includes(id))]
+  const participants: ParticipantView[] = ids.map(peerId => {
+    const r = byPeer.get(peerId)
+    if (r == null) {
+      return { peerId, name: peerId.slice(-8), status: record.status === 'running' ? 'pending' : 'missing' }
+    }
+    const view: ParticipantView = { peerId, name: r.name, status: r.status }
+    if (r.root != null) view.root = r.root.toString()
+    if (r.stats != null) view.stats = { ...r.stats }
+    if (r.problems != null && r.problems.length > 0) view.errors = r.problems.map(p => ({ ...p }))
+    if (r.error != null) view.error = r.error
+    return view
+  })
+  const view: SnapshotView = {
+    id: record.id,
+    status: record.status,
+    initiator: record.initiator,
+    lamport: record.lamport,
+    startedAt: new Date(record.startedAt).toISOString(),
+    deadline: new Date(record.deadline).toISOString(),
+    participants
+  }
+  if (record.tag != null) view.tag = record.tag
+  if (record.finishedAt != null) view.finishedAt = new Date(record.finishedAt).toISOString()
+  if (record.reasons != null && record.reasons.length > 0) view.reasons = [...record.reasons]
+  if (record.status !== 'running') view.recordCid = (await encodeRecord(record)).cid.toString()
+  return view
+}
