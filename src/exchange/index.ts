@@ -4,6 +4,7 @@ import * as cborg from '@ipld/dag-cbor'
 import { lpStream } from 'it-length-prefixed-stream'
 import { CID } from 'multiformats/cid'
 import PQueue from 'p-queue'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { BLOCKS_PROTOCOL } from '../node/protocols.js'
 import { verifyBlock } from '../store/index.js'
 import { BlockUnavailableError, InvalidRequestError } from './errors.js'
@@ -89,7 +90,7 @@ export class BlockExchange implements Startable {
       if (block == null) {
         await lp.write(Uint8Array.of(MISSING), { signal })
       } else {
-        await lp.writeV([Uint8Array.of(FOUND), block], { signal })
+        await lp.write(new Uint8ArrayList(Uint8Array.of(FOUND), block), { signal })
       }
     }
     await stream.close({ signal })
