@@ -357,7 +357,8 @@ export class Agent implements AdminBackend {
   async createSnapshot (req: CreateSnapshotRequest): Promise<SnapshotView> {
     const expected = [this.id, ...await this.memberPeers()]
     const state = await this.protocol.start(req.tag, expected)
-    return toSnapshotView(recordFromState(state, Date.now()))
+    // listed from the moment the call returns
+    return toSnapshotView(await this.catalog.put(recordFromState(state, Date.now())))
   }
 
   async listSnapshots (): Promise<SnapshotView[]> {

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import { LocalCluster, waitFor } from '../../scripts/cluster.js'
 import { BlockExchange } from '../../src/exchange/index.js'
 import { recordKey, selectors } from '../../src/metadata/index.js'
@@ -55,7 +55,7 @@ describe('integration / bad input', function () {
       const m = dagCbor.decode(evt.detail.data) as any
       if (m.type === 'marker') marker = m
     })
-    for (const a of cluster.agents) await rogue.dial(a.dialAddress() as any).catch(() => rogue.dial(peerIdFromString(a.peerId)))
+    for (const a of cluster.agents) await rogue.dial(multiaddr(a.dialAddress()))
     await waitFor('the agents to see the rogue node subscribed', async () => {
       const subs = rogue.services.pubsub.getSubscribers(SNAPSHOT_TOPIC).map(String)
       return cluster.agents.every(a => subs.includes(a.peerId))

@@ -72,7 +72,7 @@ describe('integration / snapshot and restore', function () {
       assert.equal(p.status, 'ok')
       assert.equal(p.name, cluster.agents.find(a => a.peerId === p.peerId)?.name)
       assert.ok(p.root != null && p.stats != null)
-      assert.equal(p.stats.files, 7)
+      assert.equal(p.stats.files, 6)
       assert.equal(p.stats.symlinks, 1)
     }
   })
@@ -128,6 +128,6 @@ describe('integration / snapshot and restore', function () {
     assert.equal(byName.get('n2')?.stats?.filesRead, 1)
     assert.equal(byName.get('boot')?.stats?.filesRead, 0)
     assert.equal(byName.get('n3')?.stats?.filesRead, 0)
-    assert.equal(byName.get('n2')?.stats?.filesReused, 6)
+    assert.equal(byName.get('n2')?.stats?.filesReused, 5)
   })
 })
