@@ -16,7 +16,7 @@ import { BlockExchange, RemoteBlockGetter } from './exchange/index.js'
 import { Catalog, selectors, validators, headKey, recordKey, encodeRecord, decodeRecord, decodeHead, signHead, markerOf, recordFromState, type SnapshotRecord } from './metadata/index.js'
 import { BLOCKS_PROTOCOL, PeerKeeper, createNode, loadOrCreateIdentity, readPsk, type SnapmeshNode } from './node/index.js'
 import { restore } from './restore/index.js'
-import { SNAPSHOT_TOPIC, SnapshotProtocol, validateGossip, signResult, type Marker, type SignedResult, type ResultBody, type SnapshotState } from './snapshot/index.js'
+import { SNAPSHOT_TOPIC, SnapshotProtocol, decodeMessage, validateGossip, signResult, type Marker, type ResultBody, type SnapshotState } from './snapshot/index.js'
 import { FsBlockStore } from './store/index.js'
 import { AgentError, NotFoundError, InvalidRequestError } from './errors.js'
 import { toSnapshotView } from './views.js'
@@ -113,7 +113,7 @@ export class Agent implements AdminBackend {
     })
     pubsub.addEventListener('message', (evt) => {
       if (evt.detail.topic !== SNAPSHOT_TOPIC || evt.detail.type !== 'signed') return
-      this.onGossip(evt.detail.from.toString(), evt.detail.data).catch(err => { log.error('handling gossip failed: %s', err.message) })
+      this.onGossip(evt.detail.data).catch(err => { log.error('handling gossip failed: %s', err.message) })
     })
     pubsub.subscribe(SNAPSHOT_TOPIC)
 
@@ -191,15 +191,14 @@ export class Agent implements AdminBackend {
     await this.node.services.pubsub.publish(SNAPSHOT_TOPIC, bytes)
   }
 
-  private async onGossip (from: string, data: Uint8Array): Promise<void> {
-    const verdict = await validateGossip({ from, data }, { seen: () => false, now: Date.now(), maxBytes: this.config.network.maxMessageBytes })
-    const msg = verdict.message
-    if (verdict.action === 'reject' || msg == null) return
+  /** a message that passed the topic validator (decoded, sender and signature checked) */
+  private async onGossip (data: Uint8Array): Promise<void> {
+    const msg = decodeMessage(data)
     if (msg.type === 'marker') {
       if (this.protocol.seen(msg.id, 'marker') || (await this.catalog.get(msg.id).catch(() => undefined)) != null) return
       await this.protocol.handleMarker(msg)
     } else {
-      await this.protocol.handleResult(msg as SignedResult)
+      await this.protocol.handleResult(msg)
     }
   }
 

@@ -4,6 +4,7 @@ import { applyResult, computeStatus, newState, type SnapshotState, type Snapshot
 import type { AbortOptions } from '@libp2p/interface'
 
 const log = logger('snapmesh:snapshot')
+const MAX_EARLY_RESULTS = 10_000
 
 export interface SnapshotProtocolComponents {
   peerId: string
@@ -36,6 +37,9 @@ export class SnapshotProtocol {
   private readonly states = new Map<string, SnapshotState>()
   private readonly statuses = new Map<string, SnapshotStatus>()
   private readonly captured = new Set<string>()
+  /** results that arrived before their marker (gossip does not keep order), bounded */
+  private readonly early = new Map<string, SignedResult[]>()
+  private earlyCount = 0
   lamport: number
 
   constructor (components: SnapshotProtocolComponents, init: SnapshotProtocolInit) {
@@ -89,7 +93,12 @@ export class SnapshotProtocol {
     this.lamport = Math.max(this.lamport, result.lamport) + 1
     const s = this.states.get(result.id)
     if (s == null) {
-      log('result for unknown snapshot %s from %s dropped', result.id.slice(0, 8), result.peerId)
+      if (this.earlyCount >= MAX_EARLY_RESULTS) {
+        log('result for unknown snapshot %s from %s dropped', result.id.slice(0, 8), result.peerId)
+        return
+      }
+      this.early.set(result.id, [...(this.early.get(result.id) ?? []), result])
+      this.earlyCount++
       return
     }
     this.update(applyResult(s, result))
@@ -117,8 +126,13 @@ export class SnapshotProtocol {
   }
 
   private track (marker: Marker): void {
-    this.states.set(marker.id, newState(marker))
-    this.emitIfChanged(this.states.get(marker.id) as SnapshotState, this.c.clock(), true)
+    let s = newState(marker)
+    const early = this.early.get(marker.id) ?? []
+    this.early.delete(marker.id)
+    this.earlyCount -= early.length
+    for (const r of early) s = applyResult(s, r)
+    this.states.set(marker.id, s)
+    this.emitIfChanged(s, this.c.clock(), true)
   }
 
   private async runCapture (marker: Marker): Promise<void> {

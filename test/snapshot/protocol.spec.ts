@@ -223,3 +223,24 @@ describe('snapshot / protocol', () => {
     assert.equal(changes.at(-1), 'partial')
   })
 })
+
+describe('snapshot / protocol ordering', () => {
+  it('a result that arrives before its marker is kept and counted once the marker comes', async () => {
+    const [a, b] = [await peer(), await peer()]
+    const changes: string[] = []
+    const proto = new SnapshotProtocol({
+      peerId: a.id,
+      clock: () => 2000,
+      random: (n) => new Uint8Array(n),
+      publish: async () => {},
+      capture: async (m) => body(m, a),
+      sign: async (bd) => signResult(a.key, bd),
+      onChange: (_s, status) => { changes.push(status) }
+    }, { deadlineMs: 10_000 })
+    const m = marker(b.id, [a.id, b.id])
+    await proto.handleResult(await signResult(b.key, body(m, b)))
+    assert.deepEqual(changes, [])
+    await proto.handleMarker(m)
+    assert.equal(changes.at(-1), 'complete')
+  })
+})
