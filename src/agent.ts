@@ -188,6 +188,10 @@ export class Agent implements AdminBackend {
   // ---- snapshots ----------------------------------------------------------------------------
 
   private async publish (bytes: Uint8Array): Promise<void> {
+    // a receiver drops its stream from a sender whose message is over its limit: never send one
+    if (bytes.length > this.config.network.maxMessageBytes) {
+      throw new AgentError(`snapshot message of ${bytes.length} bytes exceeds network.maxMessageBytes (${this.config.network.maxMessageBytes})`)
+    }
     await this.node.services.pubsub.publish(SNAPSHOT_TOPIC, bytes)
   }
 

@@ -80,3 +80,25 @@ describe('config / load', () => {
     assert.throws(() => parseConfig({ adminSocket: 'x'.repeat(120) }, path.join(dir, 'c.json')), (err: any) => err.field === 'adminSocket')
   })
 })
+
+describe('config / agent start', function () {
+  this.timeout(30_000)
+
+  it('an agent given a config with a wrong field does not start, and says which field', async () => {
+    const { execFile } = await import('node:child_process')
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'snapmesh-config-'))
+    try {
+      const file = path.join(dir, 'bad.json')
+      await fs.writeFile(file, JSON.stringify({ dataDir: 'data', sources: [{ name: 'x', path: '.', exclude: 'not-a-list' }] }))
+      const bin = new URL('../../src/cli/bin.js', import.meta.url).pathname
+      const result = await new Promise<{ code: number | null, stderr: string }>(resolve => {
+        execFile(process.execPath, [bin, 'agent', '--config', file], { timeout: 20_000 }, (err: any, _stdout, stderr) => { resolve({ code: err?.code ?? 0, stderr }) })
+      })
+      assert.equal(result.code, 1)
+      assert.match(result.stderr, /bad\.json: sources\[0\]\.exclude: must be array/)
+      await assert.rejects(fs.stat(path.join(dir, 'data')), { code: 'ENOENT' }, 'nothing was created')
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true })
+    }
+  })
+})
