@@ -1,181 +1,381 @@
+import { constants as fsConstants } from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { logger } from '@libp2p/logger'
+import PQueue from 'p-queue'
 import picomatch from 'picomatch'
-import { CustomProgressEvent, type ProgressOptions, type ProgressEvent } from 'progress-events'
+import { CustomProgressEvent } from 'progress-events'
 import { RAW, cidForBytes } from '../store/index.js'
-import { Chunker, type ChunkerOptions } from './chunker.js'
-import { CHUNKS_INLINE, putChunkList, putDir, putNode, readDir, readRoot, type Chunk, type Entry, type RootNode } from './manifest.js'
+import { Chunker, resolveChunkerOptions } from './chunker.js'
+import { InvalidSourceError } from './errors.js'
+import { MAX_INLINE_CHUNKS, ROOT_TYPE, compareNames, encodeChunkListPages, encodeDirPages, encodeNode, readChunks, readDir, readRoot } from './manifest.js'
+import type { ChunkerOptions } from './chunker.js'
+import type { ChunkRef, EncodedBlock, Entry, FileEntry, RootNode, SourceRecord } from './manifest.js'
 import type { Blocks } from '../store/index.js'
 import type { AbortOptions } from '@libp2p/interface'
+import type { Stats } from 'node:fs'
 import type { CID } from 'multiformats/cid'
+import type { ProgressEvent, ProgressOptions } from 'progress-events'
 
-export { Chunker, type ChunkerOptions } from './chunker.js'
-export { InvalidManifestError } from './errors.js'
+export { Chunker, chunkStream, resolveChunkerOptions, GEAR, GEAR_SEED, DEFAULT_MIN_SIZE, DEFAULT_AVG_SIZE, DEFAULT_MAX_SIZE } from './chunker.js'
+export type { ChunkerOptions, ResolvedChunkerOptions } from './chunker.js'
+export { InvalidChunkerOptionsError, InvalidManifestError, InvalidSourceError } from './errors.js'
 export * from './manifest.js'
 
 const log = logger('snapmesh:capture')
-const READ_BUFFER = 1024 * 1024
 
-export interface SourceSpec { name: string, path: string, exclude?: string[] }
+/** bytes asked for per read; a fresh buffer each time, since chunks may point into it */
+const READ_SIZE = 1024 * 1024
+/** chunk writes running at once */
+const PUT_CONCURRENCY = 4
+/** chunk writes waiting for a slot before reading pauses; with the running ones this bounds memory */
+const PUT_WAITING = 2
+
+export interface SourceSpec {
+  /** the name the source is stored and restored under: one path component */
+  name: string
+  /** folder to capture */
+  path: string
+  /** picomatch globs matched (with `dot: true`) against paths relative to the source folder; a matching folder is skipped whole */
+  exclude?: string[]
+}
 
 export interface CaptureStats {
   files: number
+  /** folders, the source folders included */
   dirs: number
   symlinks: number
+  /** bytes of file content in the snapshot */
   bytes: number
+  /** files whose content was read */
   filesRead: number
+  /** files whose chunk list was taken from the previous snapshot without opening them */
   filesReused: number
   bytesRead: number
+  /** chunk references of all files in the snapshot */
   chunks: number
+  /** chunk writes that stored a chunk the store did not have */
   newChunks: number
   newBytes: number
   durationMs: number
 }
 
-export interface CaptureProblem { source: string, path: string, message: string }
+export interface CaptureProblem {
+  source: string
+  /** relative to the source folder; '' for the source folder itself */
+  path: string
+  message: string
+}
 
 export interface CaptureResult { root: CID, stats: CaptureStats, problems: CaptureProblem[] }
 
 export type CaptureProgressEvents = ProgressEvent<'capture:file', { source: string, path: string, bytes: number }>
 
+export interface CaptureComponents {
+  blocks: Blocks
+}
+
 export interface CaptureInit {
   peerId: string
+  /** host name recorded in the root */
   name: string
   sources: SourceSpec[]
-  /** this node's previous manifest root: unchanged files reuse its chunk lists unread */
+  /** this node's previous root: unchanged files (size, mtime, inode and device) reuse their chunk lists unread */
   previous?: CID
   chunker?: ChunkerOptions
+  /** milliseconds since the epoch; default Date.now */
   clock?: () => number
 }
 
+function isSingleComponent (name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0')
+}
+
+function describeKind (st: Stats): string {
+  if (st.isFIFO()) return 'a FIFO'
+  if (st.isSocket()) return 'a socket'
+  if (st.isCharacterDevice()) return 'a character device'
+  if (st.isBlockDevice()) return 'a block device'
+  return 'of an unknown kind'
+}
+
+function errorText (err: any): string {
+  return err?.code != null ? `${String(err.code)}: ${String(err.message)}` : String(err?.message ?? err)
+}
+
+/** Writes blocks with bounded concurrency; a failed write fails the whole capture. */
+class BlockWriter {
+  private readonly queue = new PQueue({ concurrency: PUT_CONCURRENCY })
+  failure?: Error
+
+  constructor (private readonly blocks: Blocks, private readonly stats: CaptureStats, private readonly options: AbortOptions) {}
+
+  check (): void {
+    this.options.signal?.throwIfAborted()
+    if (this.failure != null) throw this.failure
+  }
+
+  private track (p: Promise<unknown>): Promise<void> {
+    const done = p.then(() => {})
+    done.catch((err: Error) => { this.failure ??= err })
+    return done
+  }
+
+  /** waits for room, then starts writing a chunk; the returned promise settles when it is stored */
+  async chunk (cid: CID, bytes: Uint8Array): Promise<{ stored: Promise<void> }> {
+    if (this.queue.size >= PUT_WAITING) await this.queue.onSizeLessThan(PUT_WAITING)
+    this.check()
+    const stored = this.track(this.queue.add(async () => {
+      this.check()
+      if (await this.blocks.put(cid, bytes, this.options)) {
+        this.stats.newChunks++
+        this.stats.newBytes += bytes.byteLength
+      }
+    }))
+    return { stored }
+  }
+
+  /** writes manifest pages (in the order given) once everything in `after` is stored */
+  nodes (pages: EncodedBlock[], after: Array<Promise<void>>): Promise<void> {
+    return this.track(Promise.all(after).then(async () => {
+      for (const page of pages) {
+        this.check()
+        await this.queue.add(async () => this.blocks.put(page.cid, page.bytes, this.options))
+      }
+    }))
+  }
+
+  /** stops queued writes and waits for the running ones */
+  async drain (): Promise<void> {
+    this.queue.clear()
+    await this.queue.onIdle()
+  }
+}
+
+interface Walk {
+  source: SourceSpec
+  excluded: (rel: string) => boolean
+}
+
 /**
- * Records every source into the block store: chunks first, then file and directory nodes bottom
- * up, then the root, so that a node is stored only after everything it links to.
+ * Captures every source into the block store and returns the manifest root. Order of writes: a
+ * file's chunks, then its chunk-list pages, then the directory pages that list it, bottom up,
+ * then the root; each block is written only after every block it links to is stored.
+ *
+ * Per-path trouble (an unreadable folder, a file that vanished or changed kind, a FIFO, socket or
+ * device) lands in `problems` and the path is left out; a source that cannot be read at all is
+ * recorded with `error` in the root. Failures of the store and aborts reject.
  */
-export async function capture (components: { blocks: Blocks }, init: CaptureInit, options: AbortOptions & ProgressOptions<CaptureProgressEvents> = {}): Promise<CaptureResult> {
+export async function capture (components: CaptureComponents, init: CaptureInit, options: AbortOptions & ProgressOptions<CaptureProgressEvents> = {}): Promise<CaptureResult> {
   const clock = init.clock ?? Date.now
   const started = clock()
+  const chunkerOptions = resolveChunkerOptions(init.chunker)
+  const seenNames = new Set<string>()
+  for (const source of init.sources) {
+    if (typeof source.name !== 'string' || !isSingleComponent(source.name)) throw new InvalidSourceError(`source name ${JSON.stringify(source.name)} must be a single path component`)
+    if (seenNames.has(source.name)) throw new InvalidSourceError(`source name ${JSON.stringify(source.name)} is used twice`)
+    seenNames.add(source.name)
+    if (typeof source.path !== 'string' || !path.isAbsolute(source.path)) throw new InvalidSourceError(`source ${JSON.stringify(source.name)}: path ${JSON.stringify(source.path)} is not absolute`)
+  }
+
+  const { blocks } = components
   const stats: CaptureStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, filesRead: 0, filesReused: 0, bytesRead: 0, chunks: 0, newChunks: 0, newBytes: 0, durationMs: 0 }
   const problems: CaptureProblem[] = []
-  const readBuffer = Buffer.allocUnsafe(READ_BUFFER)
-  const { blocks } = components
+  const writer = new BlockWriter(blocks, stats, options)
+  const signal = options.signal
 
-  let previousSources = new Map<string, CID>()
+  let previousDirs = new Map<string, CID>()
   if (init.previous != null) {
     try {
-      const root = await readRoot(blocks, init.previous, options)
-      previousSources = new Map(root.sources.filter(s => s.dir != null).map(s => [s.name, s.dir as CID]))
+      const prev = await readRoot(blocks, init.previous, options)
+      previousDirs = new Map(prev.sources.flatMap(s => s.dir != null ? [[s.name, s.dir] as const] : []))
     } catch (err: any) {
-      log('previous root %s unusable, reading everything: %s', init.previous, err.message)
+      signal?.throwIfAborted()
+      log.error('previous root %s cannot be read, capturing everything afresh: %s', init.previous, err.message)
     }
   }
 
-  const storeFile = async (abs: string): Promise<{ chunks: Chunk[], size: number }> => {
-    const fh = await fs.open(abs, 'r')
-    const chunker = new Chunker(init.chunker)
-    const chunks: Chunk[] = []
-    let size = 0
-    const put = async (chunk: Buffer): Promise<void> => {
-      const cid = cidForBytes(chunk, RAW)
-      if (await blocks.put(cid, chunk, options)) {
-        stats.newChunks++
-        stats.newBytes += chunk.length
-      }
-      stats.chunks++
-      chunks.push([cid, chunk.length])
-    }
+  const previousEntries = async (dir: CID | undefined, rel: string): Promise<Map<string, Entry>> => {
+    const map = new Map<string, Entry>()
+    if (dir == null) return map
     try {
+      for await (const e of readDir(blocks, dir, options)) map.set(e.name, e)
+    } catch (err: any) {
+      signal?.throwIfAborted()
+      log.error('previous listing of %s cannot be read, reading its files afresh: %s', rel === '' ? '.' : rel, err.message)
+      map.clear()
+    }
+    return map
+  }
+
+  const readFile = async (abs: string, st: Stats, entry: FileEntry, waits: Array<Promise<void>>): Promise<string | undefined> => {
+    const handle = await fs.open(abs, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK)
+    const refs: ChunkRef[] = []
+    const fileWaits: Array<Promise<void>> = []
+    let size = 0
+    try {
+      const opened = await handle.stat()
+      if (!opened.isFile() || opened.ino !== st.ino || opened.dev !== st.dev) return 'replaced by something else while being captured'
+      const chunker = new Chunker(chunkerOptions)
+      const store = async (chunk: Uint8Array): Promise<void> => {
+        const cid = cidForBytes(chunk, RAW)
+        refs.push([cid, chunk.byteLength])
+        fileWaits.push((await writer.chunk(cid, chunk)).stored)
+      }
       while (true) {
-        options.signal?.throwIfAborted()
-        const { bytesRead } = await fh.read(readBuffer, 0, READ_BUFFER, null)
+        writer.check()
+        const buf = Buffer.allocUnsafe(READ_SIZE)
+        const { bytesRead } = await handle.read(buf, 0, READ_SIZE, null)
         if (bytesRead === 0) break
         size += bytesRead
-        for (const c of chunker.push(readBuffer.subarray(0, bytesRead))) await put(c)
+        stats.bytesRead += bytesRead
+        for (const chunk of chunker.push(buf.subarray(0, bytesRead))) await store(chunk)
       }
       const last = chunker.end()
-      if (last != null) await put(last)
+      if (last != null) await store(last)
     } finally {
-      await fh.close()
+      await handle.close()
     }
-    stats.bytesRead += size
-    return { chunks, size }
+    entry.size = size
+    stats.chunks += refs.length
+    waits.push(...fileWaits)
+    if (refs.length > MAX_INLINE_CHUNKS) {
+      const pages = encodeChunkListPages(refs)
+      entry.chunkList = pages[pages.length - 1].cid
+      waits.push(writer.nodes(pages, fileWaits))
+    } else {
+      entry.chunks = refs
+    }
+    return size !== st.size ? `changed while being read (${st.size} bytes at the walk, ${size} read)` : undefined
   }
 
-  const walk = async (source: SourceSpec, isExcluded: (rel: string) => boolean, abs: string, rel: string, prevDir?: CID): Promise<CID> => {
-    const previous = new Map<string, Entry>()
-    if (prevDir != null) {
-      try {
-        for await (const e of readDir(blocks, prevDir, options)) previous.set(e.name, e)
-      } catch (err: any) {
-        log('previous directory %s unusable: %s', rel, err.message)
-      }
+  /** takes the previous chunk list; false when it cannot be read (the file is then read instead) */
+  const reuseFile = async (entry: FileEntry, prev: FileEntry): Promise<boolean> => {
+    if (prev.chunks != null) {
+      entry.chunks = prev.chunks
+      stats.chunks += prev.chunks.length
+      return true
     }
-    const names = (await fs.readdir(abs)).sort()
-    const entries: Entry[] = []
+    let count = 0
+    try {
+      const it = readChunks(blocks, prev, options)
+      while ((await it.next()).done !== true) count++
+    } catch (err: any) {
+      signal?.throwIfAborted()
+      log.error('previous chunk list of %s cannot be read, reading the file afresh: %s', prev.name, err.message)
+      return false
+    }
+    entry.chunkList = prev.chunkList
+    stats.chunks += count
+    return true
+  }
+
+  /** captures a folder; resolves once its pages are encoded, with a promise for their storage */
+  const captureDir = async (walk: Walk, abs: string, rel: string, prevDir: CID | undefined): Promise<{ cid: CID, stored: Promise<void> }> => {
+    const names = await fs.readdir(abs)
+    names.sort(compareNames)
+    const previous = await previousEntries(prevDir, rel)
+    const problem = (p: string, message: string): void => { problems.push({ source: walk.source.name, path: p, message }) }
+
+    // look at every child before reading any file
+    const children: Array<{ name: string, rel: string, abs: string, st: Stats }> = []
     for (const name of names) {
-      options.signal?.throwIfAborted()
+      writer.check()
       const childRel = rel === '' ? name : `${rel}/${name}`
-      if (isExcluded(childRel)) continue
+      if (walk.excluded(childRel)) continue
       const childAbs = path.join(abs, name)
       try {
-        const st = await fs.lstat(childAbs, { bigint: false })
-        const base = { name, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs }
-        const prev = previous.get(name)
-        if (st.isSymbolicLink()) {
-          entries.push({ ...base, kind: 'symlink', target: await fs.readlink(childAbs) })
-          stats.symlinks++
-        } else if (st.isDirectory()) {
-          const dir = await walk(source, isExcluded, childAbs, childRel, prev?.kind === 'dir' ? prev.dir : undefined)
-          entries.push({ ...base, kind: 'dir', dir })
+        children.push({ name, rel: childRel, abs: childAbs, st: await fs.lstat(childAbs) })
+      } catch (err: any) {
+        problem(childRel, `cannot be examined: ${errorText(err)}`)
+      }
+    }
+
+    const entries: Entry[] = []
+    const waits: Array<Promise<void>> = []
+    for (const child of children) {
+      writer.check()
+      const { st, name } = child
+      const base = { name, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs }
+      try {
+        if (st.isDirectory()) {
+          const prev = previous.get(name)
+          const sub = await captureDir(walk, child.abs, child.rel, prev?.kind === 'dir' ? prev.dir : undefined)
+          entries.push({ ...base, kind: 'dir', dir: sub.cid })
+          waits.push(sub.stored)
           stats.dirs++
+        } else if (st.isSymbolicLink()) {
+          const target = await fs.readlink(child.abs)
+          if (target === '') {
+            problem(child.rel, 'skipped: symlink with an empty target')
+            continue
+          }
+          entries.push({ ...base, kind: 'symlink', target })
+          stats.symlinks++
         } else if (st.isFile()) {
+          const entry: FileEntry = { ...base, kind: 'file', size: st.size, ino: st.ino, dev: st.dev }
+          const prev = previous.get(name)
           const unchanged = prev?.kind === 'file' && prev.size === st.size && prev.mtimeMs === st.mtimeMs && prev.ino === st.ino && prev.dev === st.dev
-          const entry: Entry = { ...base, kind: 'file', size: st.size, ino: st.ino, dev: st.dev }
-          if (unchanged) {
-            if (prev.chunks != null) entry.chunks = prev.chunks
-            if (prev.chunkList != null) entry.chunkList = prev.chunkList
+          if (unchanged && await reuseFile(entry, prev)) {
             stats.filesReused++
           } else {
-            const { chunks, size } = await storeFile(childAbs)
-            entry.size = size
-            if (chunks.length > CHUNKS_INLINE) entry.chunkList = await putChunkList(blocks, chunks, options)
-            else entry.chunks = chunks
+            const warning = await readFile(child.abs, st, entry, waits)
+            if (entry.chunks == null && entry.chunkList == null) {
+              problem(child.rel, `skipped: ${String(warning)}`)
+              continue
+            }
+            if (warning != null) problem(child.rel, warning)
             stats.filesRead++
           }
           entries.push(entry)
           stats.files++
-          stats.bytes += entry.size ?? 0
-          options.onProgress?.(new CustomProgressEvent('capture:file', { source: source.name, path: childRel, bytes: entry.size ?? 0 }))
+          stats.bytes += entry.size
+          options.onProgress?.(new CustomProgressEvent('capture:file', { source: walk.source.name, path: child.rel, bytes: entry.size }))
         } else {
-          problems.push({ source: source.name, path: childRel, message: 'skipped: not a regular file, directory or symlink' })
+          problem(child.rel, `skipped: ${describeKind(st)} is not a file, folder or symlink`)
         }
       } catch (err: any) {
-        if (options.signal?.aborted === true) throw err
-        problems.push({ source: source.name, path: childRel, message: `${String(err.code ?? 'error')}: ${String(err.message)}` })
+        writer.check()
+        problem(child.rel, `${st.isDirectory() ? 'folder' : 'file'} left out: ${errorText(err)}`)
       }
     }
-    return putDir(blocks, entries, options)
+
+    const pages = encodeDirPages(entries)
+    return { cid: pages[pages.length - 1].cid, stored: writer.nodes(pages, waits) }
   }
 
-  const sources: RootNode['sources'] = []
-  for (const source of init.sources) {
-    const matchers = (source.exclude ?? []).map(g => picomatch(g, { dot: true }))
-    const isExcluded = (rel: string): boolean => matchers.some(m => m(rel))
-    try {
-      const st = await fs.stat(source.path)
-      if (!st.isDirectory()) throw Object.assign(new Error(`${source.path} is not a directory`), { code: 'ENOTDIR' })
-      const dir = await walk(source, isExcluded, source.path, '', previousSources.get(source.name))
-      sources.push({ name: source.name, path: source.path, dir, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs })
-    } catch (err: any) {
-      if (options.signal?.aborted === true) throw err
-      const message = err.code === 'ENOENT' ? `source path ${source.path} does not exist` : `cannot read source ${source.path}: ${String(err.message)}`
-      sources.push({ name: source.name, path: source.path, error: message })
-      problems.push({ source: source.name, path: '', message })
+  try {
+    const sources: SourceRecord[] = []
+    const waits: Array<Promise<void>> = []
+    for (const source of init.sources) {
+      const matchers = (source.exclude ?? []).map(glob => picomatch(glob, { dot: true }))
+      const walk: Walk = { source, excluded: rel => matchers.some(m => m(rel)) }
+      const record: SourceRecord = { name: source.name, path: source.path }
+      try {
+        const st = await fs.stat(source.path)
+        if (!st.isDirectory()) throw Object.assign(new Error(`source path ${source.path} is not a folder`), { code: 'ENOTDIR' })
+        const dir = await captureDir(walk, source.path, '', previousDirs.get(source.name))
+        record.dir = dir.cid
+        record.mode = st.mode & 0o7777
+        record.mtimeMs = st.mtimeMs
+        waits.push(dir.stored)
+        stats.dirs++
+      } catch (err: any) {
+        writer.check()
+        record.error = err.code === 'ENOENT' ? `source path ${source.path} does not exist` : `source path ${source.path} cannot be read: ${errorText(err)}`
+        problems.push({ source: source.name, path: '', message: record.error })
+      }
+      sources.push(record)
     }
+    const root: RootNode = { v: 1, type: ROOT_TYPE, peerId: init.peerId, name: init.name, time: clock(), sources }
+    const block = encodeNode(root)
+    await writer.nodes([block], waits)
+    writer.check()
+    stats.durationMs = clock() - started
+    log('captured %d files, %d folders, %d symlinks (%d read, %d reused) into %s', stats.files, stats.dirs, stats.symlinks, stats.filesRead, stats.filesReused, block.cid)
+    return { root: block.cid, stats, problems }
+  } catch (err) {
+    await writer.drain()
+    throw err
   }
-  const root: RootNode = { v: 1, type: 'snapmesh/root', peerId: init.peerId, name: init.name, time: clock(), sources }
-  const rootCid = await putNode(blocks, root, options)
-  stats.durationMs = clock() - started
-  return { root: rootCid, stats, problems }
 }
