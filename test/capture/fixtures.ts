@@ -29,3 +29,34 @@ export async function writeSeededFile (file: string, size: number, seed: number)
     await handle.close()
   }
 }
+
+export interface TreeItem { kind: 'file' | 'dir' | 'symlink', mode: number, mtimeUs: number, size?: number, sha256?: string, target?: string }
+
+/** Every path under `root` (relative, '/'-separated) with what a restore must bring back. */
+export async function describeTree (root: string): Promise<Map<string, TreeItem>> {
+  const { createHash } = await import('node:crypto')
+  const path = await import('node:path')
+  const out = new Map<string, TreeItem>()
+  const walk = async (abs: string, rel: string): Promise<void> => {
+    for (const name of (await fs.readdir(abs)).sort()) {
+      const childAbs = path.join(abs, name)
+      const childRel = rel === '' ? name : `${rel}/${name}`
+      const st = await fs.lstat(childAbs)
+      // mtimes are compared to the microsecond, the precision utimes offers
+      const base = { mode: st.mode & 0o7777, mtimeUs: Math.round(st.mtimeMs * 1000) }
+      if (st.isDirectory()) {
+        await walk(childAbs, childRel)
+        out.set(childRel, { ...base, kind: 'dir' })
+      } else if (st.isSymbolicLink()) {
+        out.set(childRel, { ...base, mode: 0, kind: 'symlink', target: await fs.readlink(childAbs) })
+      } else {
+        const hash = createHash('sha256')
+        const handle = await fs.open(childAbs, 'r')
+        for await (const piece of handle.createReadStream()) hash.update(piece)
+        out.set(childRel, { ...base, kind: 'file', size: st.size, sha256: hash.digest('hex') })
+      }
+    }
+  }
+  await walk(root, '')
+  return out
+}
