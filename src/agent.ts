@@ -15,6 +15,7 @@ import { loadConfig, type Config } from './config/index.js'
 import { BlockExchange, RemoteBlockGetter } from './exchange/index.js'
 import { Catalog, selectors, validators, headKey, recordKey, encodeRecord, decodeRecord, decodeHead, signHead, markerOf, recordFromState, type SnapshotRecord } from './metadata/index.js'
 import { BLOCKS_PROTOCOL, PeerKeeper, createNode, loadOrCreateIdentity, readPsk, type SnapmeshNode } from './node/index.js'
+import { Replicator, holders as placeHolders } from './replication/index.js'
 import { restore } from './restore/index.js'
 import { SNAPSHOT_TOPIC, SnapshotProtocol, decodeMessage, validateGossip, signResult, type Marker, type ResultBody, type SnapshotState } from './snapshot/index.js'
 import { FsBlockStore } from './store/index.js'
@@ -42,6 +43,7 @@ export class Agent implements AdminBackend {
   private protocol!: SnapshotProtocol
   private admin!: AdminServer
   private keeper!: PeerKeeper
+  private replicator!: Replicator
   /** serialises captures: one snapshot's local part at a time */
   private captureChain: Promise<unknown> = Promise.resolve()
   private readonly published = new Map<string, string>()
@@ -88,6 +90,12 @@ export class Agent implements AdminBackend {
       timeoutMs: c.network.fetchTimeoutSeconds * 1000
     })
     await this.exchange.start()
+    this.replicator = new Replicator({ libp2p: this.node, blocks: this.blocks, exchange: this.exchange }, {
+      copies: c.replication.copies,
+      concurrency: c.replication.concurrency,
+      bytesPerSecond: c.replication.bandwidthMBps * 1e6
+    })
+    await this.replicator.start()
 
     const lamport = Number(await this.catalog.getMeta('lamport') ?? 0)
     this.protocol = new SnapshotProtocol({
@@ -101,14 +109,18 @@ export class Agent implements AdminBackend {
     }, { deadlineMs: c.snapshot.deadlineSeconds * 1000, lamport })
 
     const pubsub = this.node.services.pubsub
-    pubsub.topicValidators.set(SNAPSHOT_TOPIC, async (from, msg) => {
+    pubsub.topicValidators.set(SNAPSHOT_TOPIC, async (propagationSource, msg) => {
+      // `propagationSource` is whoever relayed the message; its author is `msg.from`, whose
+      // signature gossipsub (StrictSign) has already checked
+      if (msg.type !== 'signed') return TopicValidatorResult.Reject
+      const from = msg.from
       const verdict = await validateGossip({ from: from.toString(), data: msg.data }, {
         seen: (id: string, kind: 'marker' | 'result', peerId?: string) => this.protocol.seen(id, kind, peerId),
         now: Date.now(),
         maxBytes: c.network.maxMessageBytes
       })
       if (verdict.action === 'accept') return TopicValidatorResult.Accept
-      log('gossip message from %s: %s (%s)', from, verdict.action, verdict.error?.message)
+      log('gossip message from %s via %s: %s (%s)', from, propagationSource, verdict.action, verdict.error?.message)
       return verdict.action === 'reject' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
     })
     pubsub.addEventListener('message', (evt) => {
@@ -140,6 +152,7 @@ export class Agent implements AdminBackend {
     await this.admin?.stop().catch(() => {})
     await this.captureChain.catch(() => {})
     await this.keeper?.stop().catch(() => {})
+    await this.replicator?.stop().catch(() => {})
     await this.exchange?.stop().catch(() => {})
     await Promise.resolve(this.node?.stop()).catch(() => {})
     await this.datastore?.close().catch(() => {})
@@ -218,6 +231,7 @@ export class Agent implements AdminBackend {
           previous: prev != null ? CID.parse(prev) : undefined
         }, { signal: AbortSignal.any([this.shutdown.signal, ...(options.signal != null ? [options.signal] : [])]) })
         await this.catalog.setMeta(LAST_ROOT, result.root.toString())
+        void this.replicateOwn(marker.id, result.root)
         return { id: marker.id, peerId: this.id, name: this.config.name, lamport: this.protocol.lamport, time: Date.now(), status: 'ok', root: result.root, stats: result.stats, problems: result.problems }
       } catch (err: any) {
         log.error('capture for %s failed after %d ms: %s', marker.id, Date.now() - started, err.message)
@@ -227,6 +241,29 @@ export class Agent implements AdminBackend {
     const p = this.captureChain.then(run, run)
     this.captureChain = p
     return p
+  }
+
+  /** pushes this host's part of a snapshot to its holders, and remembers how many copies exist */
+  private async replicateOwn (id: string, root: CID): Promise<void> {
+    if (this.config.replication.copies <= 1) return
+    try {
+      const members = await this.memberPeers()
+      const report = await this.replicator.replicate(this.id, root, [this.id, ...members], { signal: this.shutdown.signal })
+      await this.catalog.setMeta(`copies/${id}`, String(report.copies))
+      if (report.failures.length > 0) log('replication of %s incomplete: %s', id.slice(0, 8), report.failures.join('; '))
+    } catch (err: any) {
+      log.error('replication of %s failed: %s', id.slice(0, 8), err.message)
+    }
+  }
+
+  private async view (record: SnapshotRecord): Promise<SnapshotView> {
+    const v = await toSnapshotView(record)
+    const mine = v.participants.find(p => p.peerId === this.id)
+    if (mine?.status === 'ok') {
+      const copies = await this.catalog.getMeta(`copies/${record.id}`)
+      mine.copies = copies != null ? Number(copies) : 1
+    }
+    return v
   }
 
   private onSnapshotChange (state: SnapshotState): void {
@@ -361,15 +398,15 @@ export class Agent implements AdminBackend {
     const expected = [this.id, ...await this.memberPeers()]
     const state = await this.protocol.start(req.tag, expected)
     // listed from the moment the call returns
-    return toSnapshotView(await this.catalog.put(recordFromState(state, Date.now())))
+    return this.view(await this.catalog.put(recordFromState(state, Date.now())))
   }
 
   async listSnapshots (): Promise<SnapshotView[]> {
-    return Promise.all((await this.catalog.list()).map(async r => toSnapshotView(r)))
+    return Promise.all((await this.catalog.list()).map(async r => this.view(r)))
   }
 
   async getSnapshot (id: string): Promise<SnapshotView> {
-    return toSnapshotView(await this.catalog.resolve(id))
+    return this.view(await this.catalog.resolve(id))
   }
 
   async restore (req: RestoreRequest, options: { signal?: AbortSignal, onProgress?: (ev: ProgressView) => void } = {}): Promise<RestoreResultView> {
@@ -384,7 +421,15 @@ export class Agent implements AdminBackend {
     if (matches.length > 1) throw new InvalidRequestError(`more than one participant is named ${JSON.stringify(node)}: use its peer ID`)
     const part = matches[0]
     if (part.status !== 'ok' || part.root == null) throw new AgentError(`participant ${part.name} has no data in snapshot ${record.id.slice(0, 8)}: ${part.error ?? 'its part failed'}`)
-    const getter = new RemoteBlockGetter({ blocks: this.blocks, exchange: this.exchange }, { holders: part.peerId === this.id ? [] : [part.peerId] })
+    // the owner first, then the holders placement gives the block, then any other member
+    const members = [this.id, ...await this.memberPeers()]
+    const copies = this.config.replication.copies
+    const getter = new RemoteBlockGetter({ blocks: this.blocks, exchange: this.exchange }, {
+      holders: (cid) => {
+        const placed = placeHolders(cid, part.peerId, members, copies)
+        return [...new Set([...placed, ...members])].filter(p => p !== this.id)
+      }
+    })
     const started = Date.now()
     let files = 0
     let bytes = 0

@@ -35,6 +35,8 @@ export interface ParticipantView {
   errors?: Array<{ source: string, path: string, message: string }>
   /** why the part failed, when status is 'error' */
   error?: string
+  /** confirmed copies of this participant's data (the owner's counted), as known to this agent */
+  copies?: number
 }
 
 export interface SnapshotView {

@@ -29,6 +29,14 @@ export interface Config {
   psk?: string
   sources: SourceConfig[]
   snapshot: { deadlineSeconds: number }
+  replication: {
+    /** copies of every block in all, the owner's counted; 1 turns replication off */
+    copies: number
+    /** holders pushed to at once */
+    concurrency: number
+    /** megabytes per second a holder pulls at most; 0 for no limit */
+    bandwidthMBps: number
+  }
   network: {
     maxMessageBytes: number
     reconnectSeconds: number
@@ -99,6 +107,11 @@ export function parseConfig (raw: unknown, file: string): Config {
     psk: c.psk != null ? abs(c.psk) : undefined,
     sources,
     snapshot: { deadlineSeconds: c.snapshot?.deadlineSeconds ?? 120 },
+    replication: {
+      copies: c.replication?.copies ?? 2,
+      concurrency: c.replication?.concurrency ?? 4,
+      bandwidthMBps: c.replication?.bandwidthMBps ?? 0
+    },
     network: {
       maxMessageBytes: n.maxMessageBytes ?? 1024 * 1024,
       reconnectSeconds: n.reconnectSeconds ?? 5,

@@ -31,6 +31,15 @@ export const configSchema = {
         deadlineSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 86400 }
       }
     },
+    replication: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        copies: { type: 'integer', minimum: 1, maximum: 16 },
+        concurrency: { type: 'integer', minimum: 1, maximum: 64 },
+        bandwidthMBps: { type: 'number', minimum: 0 }
+      }
+    },
     network: {
       type: 'object',
       additionalProperties: false,

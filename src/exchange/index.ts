@@ -93,7 +93,7 @@ export class BlockExchange implements Startable {
         await lp.write(new Uint8ArrayList(Uint8Array.of(FOUND), block), { signal })
       }
     }
-    await stream.close({ signal })
+    await closeWhenPeerDone(stream, lp, signal)
   }
 
   /**
@@ -132,23 +132,20 @@ export class BlockExchange implements Startable {
     }, { signal: options.signal })
     return result as Array<Uint8Array | undefined>
   }
+}
 
-  /** One block from the first of `peers` that has an intact copy. */
-  async get (peers: Array<PeerId | string>, cid: CID, options: AbortOptions = {}): Promise<Uint8Array> {
-    const failures: string[] = []
-    for (const peer of peers) {
-      options.signal?.throwIfAborted()
-      try {
-        const [block] = await this.fetch(peer, [cid], options)
-        if (block != null) return block
-        failures.push(`${peer.toString()}: does not have it`)
-      } catch (err: any) {
-        if (options.signal?.aborted === true) throw err
-        failures.push(`${peer.toString()}: ${String(err.message)}`)
-      }
-    }
-    throw new BlockUnavailableError(`block ${cid.toString()} is not available from any holder (${failures.join('; ') || 'no holders known'})`)
+/**
+ * Closes a served stream once the asker has read everything and closed its side. Closing while
+ * written data still waits for the asker's receive window makes the muxer reset the stream, and the
+ * asker would lose the tail of the answer.
+ */
+export async function closeWhenPeerDone (stream: Stream, lp: { read(options?: AbortOptions): Promise<unknown> }, signal: AbortSignal): Promise<void> {
+  try {
+    await lp.read({ signal })
+  } catch {
+    // the end of the stream, as expected
   }
+  await stream.close({ signal })
 }
 
 function decodeWants (bytes: Uint8Array): CID[] {
@@ -169,24 +166,47 @@ function decodeWants (bytes: Uint8Array): CID[] {
 }
 
 /**
- * A BlockGetter that reads the local store first and otherwise asks the given holders, in order,
- * over the block-exchange protocol. Every block is verified against its CID.
+ * A BlockGetter that reads the local store first and otherwise asks holders over the
+ * block-exchange protocol, in the order `holdersFor` gives for each block; a holder that could not
+ * be reached is tried last from then on. Every block is verified against its CID.
  */
 export class RemoteBlockGetter implements BlockGetter {
-  constructor (private readonly components: { blocks: Pick<Blocks, 'get' | 'has'>, exchange: BlockExchange }, private readonly init: { holders: string[] }) {}
+  blocksFetched = 0
+  private readonly unreachable = new Set<string>()
+  private readonly holdersFor: (cid: CID) => string[]
+
+  constructor (private readonly components: { blocks: Pick<Blocks, 'get' | 'has'>, exchange: BlockExchange }, init: { holders: string[] | ((cid: CID) => string[]) }) {
+    const h = init.holders
+    this.holdersFor = typeof h === 'function' ? h : () => h
+  }
 
   async get (cid: CID, options: AbortOptions = {}): Promise<Uint8Array> {
+    const holders = this.holdersFor(cid)
     if (await this.components.blocks.has(cid, options)) {
       try {
         return await this.components.blocks.get(cid, options)
       } catch (err: any) {
-        if (this.init.holders.length === 0) throw err
+        if (holders.length === 0) throw err
         log.error('local copy of %s unusable, asking holders: %s', cid, err.message)
       }
     }
-    this.blocksFetched++
-    return this.components.exchange.get(this.init.holders, cid, options)
+    const ordered = [...holders.filter(h => !this.unreachable.has(h)), ...holders.filter(h => this.unreachable.has(h))]
+    const failures: string[] = []
+    for (const holder of ordered) {
+      options.signal?.throwIfAborted()
+      try {
+        const [block] = await this.components.exchange.fetch(holder, [cid], options)
+        if (block != null) {
+          this.blocksFetched++
+          return block
+        }
+        failures.push(`${holder}: does not have it`)
+      } catch (err: any) {
+        if (options.signal?.aborted === true) throw err
+        if (err.code !== 'ERR_CORRUPT_BLOCK') this.unreachable.add(holder)
+        failures.push(`${holder}: ${String(err.message)}`)
+      }
+    }
+    throw new BlockUnavailableError(`block ${cid.toString()} is not available from any holder (${failures.join('; ') || 'no holders known'})`)
   }
-
-  blocksFetched = 0
 }

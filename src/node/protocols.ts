@@ -2,3 +2,4 @@
 export const DHT_PROTOCOL = '/snapmesh/kad/1.0.0'
 export const BLOCKS_PROTOCOL = '/snapmesh/blocks/1.0.0'
 export const IDENTIFY_PROTOCOL_PREFIX = 'snapmesh'
+export const REPLICATE_PROTOCOL = '/snapmesh/replicate/1.0.0'

@@ -1,0 +1,182 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import { logger } from '@libp2p/logger'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { lpStream } from 'it-length-prefixed-stream'
+import { CID } from 'multiformats/cid'
+import PQueue from 'p-queue'
+import { manifestBlocks } from '../capture/index.js'
+import { MAX_WANTS, closeWhenPeerDone, type BlockExchange } from '../exchange/index.js'
+import { REPLICATE_PROTOCOL } from '../node/protocols.js'
+import { ReplicationRequestError } from './errors.js'
+import { holders } from './placement.js'
+import type { Blocks } from '../store/index.js'
+import type { AbortOptions, Libp2p, PeerId, Startable, Stream } from '@libp2p/interface'
+
+export { holders, weight } from './placement.js'
+export { ReplicationRequestError } from './errors.js'
+
+const log = logger('snapmesh:replication')
+
+/** CIDs in one replication request */
+export const MAX_OFFER = 512
+
+export interface ReplicatorComponents {
+  libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol'>
+  blocks: Blocks
+  exchange: Pick<BlockExchange, 'fetch'>
+}
+
+export interface ReplicatorInit {
+  /** copies of every block in all, the owner's counted */
+  copies: number
+  /** holders served at once */
+  concurrency?: number
+  /** bytes per second a holder pulls at most (0: no limit) */
+  bytesPerSecond?: number
+  timeoutMs?: number
+}
+
+export interface ReplicationReport {
+  blocks: number
+  /** the fewest confirmed copies any block of the snapshot has, the owner's counted */
+  copies: number
+  /** holders that could not be reached or failed, with why */
+  failures: string[]
+}
+
+/**
+ * Pushes a snapshot's blocks to their holders. The owner offers each holder the CIDs placement gives
+ * it (`/snapmesh/replicate/1.0.0`: a dag-cbor list of CIDs out, a list of booleans back); the holder
+ * pulls what it lacks from the owner over the block-exchange protocol, where every block is checked
+ * against its CID before it is stored, and answers which CIDs it now holds.
+ */
+export class Replicator implements Startable {
+  private readonly c: ReplicatorComponents
+  private readonly init: ReplicatorInit
+  private started = false
+  private nextSlot = 0
+
+  constructor (components: ReplicatorComponents, init: ReplicatorInit) {
+    this.c = components
+    this.init = init
+  }
+
+  async start (): Promise<void> {
+    if (this.started) return
+    await this.c.libp2p.handle(REPLICATE_PROTOCOL, ({ stream, connection }) => {
+      this.serve(stream, connection.remotePeer).catch(err => {
+        log.error('replication request from %s failed: %s', connection.remotePeer, err.message)
+        stream.abort(err)
+      })
+    }, { maxInboundStreams: 4 })
+    this.started = true
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    await this.c.libp2p.unhandle(REPLICATE_PROTOCOL)
+    this.started = false
+  }
+
+  /** keeps pulls under bytesPerSecond by spacing them out */
+  private async throttle (bytes: number, signal: AbortSignal): Promise<void> {
+    const rate = this.init.bytesPerSecond ?? 0
+    if (rate <= 0) return
+    const now = Date.now()
+    const start = Math.max(now, this.nextSlot)
+    this.nextSlot = start + (bytes / rate) * 1000
+    const wait = start - now
+    if (wait > 0) await new Promise((resolve, reject) => {
+      const t = setTimeout(resolve, wait)
+      signal.addEventListener('abort', () => { clearTimeout(t); reject(signal.reason) }, { once: true })
+    })
+  }
+
+  /** holder side: fetch what is offered and missing, from the peer that offers it; one offer per stream */
+  private async serve (stream: Stream, from: PeerId): Promise<void> {
+    const signal = AbortSignal.timeout(this.init.timeoutMs ?? 600_000)
+    const lp = lpStream(stream, { maxDataLength: MAX_OFFER * 64 + 64 })
+    const offer = decodeOffer((await lp.read({ signal })).subarray())
+    const held: boolean[] = []
+    const missing: CID[] = []
+    for (const cid of offer) {
+      const has = await this.c.blocks.has(cid, { signal })
+      held.push(has)
+      if (!has) missing.push(cid)
+    }
+    for (let i = 0; i < missing.length; i += MAX_WANTS) {
+      const batch = missing.slice(i, i + MAX_WANTS)
+      const got = await this.c.exchange.fetch(from, batch, { signal })
+      for (const [j, bytes] of got.entries()) {
+        if (bytes == null) continue
+        await this.throttle(bytes.length, signal)
+        await this.c.blocks.put(batch[j], bytes, { signal })
+      }
+    }
+    for (const [i, cid] of offer.entries()) if (!held[i]) held[i] = await this.c.blocks.has(cid, { signal })
+    await lp.write(dagCbor.encode(held), { signal })
+    await closeWhenPeerDone(stream, lp, signal)
+  }
+
+  /** owner side: places every block of `root` and pushes each holder its share */
+  async replicate (owner: string, root: CID, members: string[], options: AbortOptions = {}): Promise<ReplicationReport> {
+    const perHolder = new Map<string, CID[]>()
+    const confirmed = new Map<string, number>()
+    for await (const { cid } of manifestBlocks(this.c.blocks, root, options)) {
+      confirmed.set(cid.toString(), 1)
+      for (const h of holders(cid, owner, members, this.init.copies).slice(1)) {
+        perHolder.set(h, [...(perHolder.get(h) ?? []), cid])
+      }
+    }
+    const failures: string[] = []
+    const queue = new PQueue({ concurrency: this.init.concurrency ?? 4 })
+    await Promise.all([...perHolder.entries()].map(async ([holder, cids]) => queue.add(async () => {
+      try {
+        for (const cid of await this.offer(holder, cids, options)) {
+          confirmed.set(cid.toString(), (confirmed.get(cid.toString()) ?? 1) + 1)
+        }
+      } catch (err: any) {
+        failures.push(`${holder}: ${String(err.message)}`)
+      }
+    })))
+    const counts = [...confirmed.values()]
+    return { blocks: counts.length, copies: counts.length === 0 ? 0 : Math.min(...counts), failures }
+  }
+
+  /** offers `cids` to one holder, one stream per batch; resolves to the ones it confirmed */
+  private async offer (holder: string, cids: CID[], options: AbortOptions): Promise<CID[]> {
+    const ok: CID[] = []
+    for (let i = 0; i < cids.length; i += MAX_OFFER) {
+      const batch = cids.slice(i, i + MAX_OFFER)
+      const signal = AbortSignal.any([AbortSignal.timeout(this.init.timeoutMs ?? 600_000), ...(options.signal != null ? [options.signal] : [])])
+      const stream = await this.c.libp2p.dialProtocol(peerIdFromString(holder), REPLICATE_PROTOCOL, { signal })
+      try {
+        const lp = lpStream(stream, { maxDataLength: MAX_OFFER * 2 + 64 })
+        await lp.write(dagCbor.encode(batch), { signal })
+        const held = dagCbor.decode((await lp.read({ signal })).subarray())
+        if (!Array.isArray(held) || held.length !== batch.length) throw new ReplicationRequestError(`holder ${holder} answered a malformed confirmation`)
+        batch.forEach((cid, j) => { if (held[j] === true) ok.push(cid) })
+        await stream.close({ signal })
+      } catch (err: any) {
+        stream.abort(err)
+        throw err
+      }
+    }
+    return ok
+  }
+}
+
+function decodeOffer (bytes: Uint8Array): CID[] {
+  let v: unknown
+  try {
+    v = dagCbor.decode(bytes)
+  } catch (err: any) {
+    throw new ReplicationRequestError(`replication offer is not dag-cbor: ${String(err.message)}`)
+  }
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_OFFER) throw new ReplicationRequestError(`a replication offer lists 1 to ${MAX_OFFER} CIDs`)
+  return v.map((x, i) => {
+    const cid = CID.asCID(x)
+    if (cid == null) throw new ReplicationRequestError(`replication offer entry ${i} is not a CID`)
+    return cid
+  })
+}

@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { LocalCluster, waitFor } from '../../scripts/cluster.js'
+import { cli, describeTree, makeTree, tempDir } from './helpers.js'
+import type { SnapshotView } from '../../src/admin/api.js'
+
+describe('integration / replication and disaster recovery', function () {
+  this.timeout(240_000)
+  let dir: string
+  let cluster: LocalCluster
+  const names = ['r1', 'r2', 'r3', 'r4', 'r5']
+
+  before(async () => {
+    dir = await tempDir('replication')
+    cluster = new LocalCluster({ dir, agents: names.map(name => ({ name, extra: { replication: { copies: 2 } } })), logToFiles: process.env.SNAPMESH_AGENT_DEBUG != null })
+    for (const name of names) await makeTree(path.join(dir, name, 'files'), name)
+    await cluster.start()
+    for (const agent of cluster.agents) {
+      await waitFor(`${agent.name} to see the others`, async () => (await agent.client.peers()).filter(p => p.connected).length >= 4, 30_000)
+    }
+  })
+
+  after(async () => {
+    await cluster?.stop()
+    if (process.env.SNAPMESH_KEEP == null) await fs.rm(dir, { recursive: true, force: true })
+  })
+
+  it('a host killed with -9 and wiped is restored byte for byte from its peers\' copies', async () => {
+    const { code, stdout, stderr } = await cli(['--socket', cluster.get('r2').socket, 'snapshot', 'create', '--wait', '--json'], { timeoutMs: 90_000 })
+    assert.equal(code, 0, `${stderr}${stdout}`)
+    const snap = JSON.parse(stdout) as SnapshotView
+    assert.equal(snap.status, 'complete')
+    const victim = cluster.get('r4')
+    await waitFor('r4 to confirm two copies of its data', async () => {
+      const own = (await victim.client.getSnapshot(snap.id)).participants.find(p => p.peerId === victim.peerId)
+      return own?.copies === 2
+    }, 60_000)
+    const reference = await describeTree(victim.sourcesDir)
+
+    await victim.kill()
+    await fs.rm(path.join(victim.dir, 'data'), { recursive: true, force: true })
+
+    const restorer = cluster.get('r1')
+    const target = path.join(dir, 'restored-r4')
+    const res = await cli(['--socket', restorer.socket, 'restore', snap.id.slice(0, 12), '--node', 'r4', '--target', target, '--json'], { timeoutMs: 120_000 })
+    assert.equal(res.code, 0, res.stderr)
+    assert.ok(JSON.parse(res.stdout).blocksFetched > 0)
+    assert.deepEqual(await describeTree(path.join(target, 'files')), reference)
+  })
+})
