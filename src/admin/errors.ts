@@ -21,14 +21,7 @@ export class SocketInUseError extends Error {
   code = 'ERR_SOCKET_IN_USE'
 }
 
-export class BadRequestError extends Error {
+/** A request the server refuses; `status` is the HTTP status it answers with. */
+export class BadRequestError extends AdminError {
   override name = 'BadRequestError'
-  readonly status: number
-  readonly code: string
-
-  constructor (status: number, code: string, message: string) {
-    super(message)
-    this.status = status
-    this.code = code
-  }
 }

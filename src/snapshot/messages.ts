@@ -3,6 +3,7 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { CID } from 'multiformats/cid'
 import { InvalidMessageError, InvalidSignatureError } from './errors.js'
+import type { CaptureProblem, CaptureStats } from '../capture/index.js'
 import type { PrivateKey } from '@libp2p/interface'
 
 export const SNAPSHOT_TOPIC = '/snapmesh/snapshots/1.0.0'
@@ -25,23 +26,12 @@ export interface Marker {
   consistency: 'marker'
 }
 
-export interface ResultStats {
-  files: number
-  dirs: number
-  symlinks: number
-  bytes: number
-  filesRead: number
-  filesReused: number
-  bytesRead: number
-  chunks: number
-  newChunks: number
-  newBytes: number
-  durationMs: number
-}
+/** a capture's figures, carried as they are in the result */
+export type ResultStats = CaptureStats
 
 export const STAT_FIELDS: Array<keyof ResultStats> = ['files', 'dirs', 'symlinks', 'bytes', 'filesRead', 'filesReused', 'bytesRead', 'chunks', 'newChunks', 'newBytes', 'durationMs']
 
-export interface Problem { source: string, path: string, message: string }
+export type Problem = CaptureProblem
 
 export interface ResultBody {
   id: string
