@@ -15,13 +15,13 @@ import { loadConfig, type Config } from './config/index.js'
 import { BlockExchange, RemoteBlockGetter } from './exchange/index.js'
 import { Catalog, selectors, validators, headKey, recordKey, encodeRecord, decodeRecord, decodeHead, signHead, markerOf, recordFromState, type SnapshotRecord } from './metadata/index.js'
 import { BLOCKS_PROTOCOL, PeerKeeper, createNode, loadOrCreateIdentity, readPsk, type SnapmeshNode } from './node/index.js'
-import { Replicator, holders as placeHolders } from './replication/index.js'
+import { Replicator, holders as placeHolders, verifyCopies } from './replication/index.js'
 import { restore } from './restore/index.js'
 import { SNAPSHOT_TOPIC, SnapshotProtocol, decodeMessage, validateGossip, signResult, type Marker, type ResultBody, type SnapshotState } from './snapshot/index.js'
 import { FsBlockStore } from './store/index.js'
 import { AgentError, NotFoundError, InvalidRequestError } from './errors.js'
 import { toSnapshotView } from './views.js'
-import type { AdminBackend, CreateSnapshotRequest, PeerView, ProgressView, RestoreRequest, RestoreResultView, SnapshotView, StatusView } from './admin/api.js'
+import type { AdminBackend, CreateSnapshotRequest, PeerView, ProgressView, RestoreRequest, RestoreResultView, SnapshotView, StatusView, VerifyRequest, VerifyResultView } from './admin/api.js'
 import type { AbortOptions, PeerId, PrivateKey } from '@libp2p/interface'
 
 const log = logger('snapmesh:agent')
@@ -409,27 +409,52 @@ export class Agent implements AdminBackend {
     return this.view(await this.catalog.resolve(id))
   }
 
-  async restore (req: RestoreRequest, options: { signal?: AbortSignal, onProgress?: (ev: ProgressView) => void } = {}): Promise<RestoreResultView> {
-    if (!path.isAbsolute(req.target)) throw new InvalidRequestError(`target must be an absolute path, got ${JSON.stringify(req.target)}`)
-    const record = await this.catalog.resolve(req.snapshot)
-    const node = req.node ?? this.id
+  /** one participant of a snapshot, by peer ID or host name */
+  private participant (record: SnapshotRecord, node: string): SnapshotRecord['results'][number] {
     const matches = record.results.filter(r => r.peerId === node || r.name === node)
     if (matches.length === 0) {
       const known = record.results.map(r => `${r.name} (${r.peerId})`).join(', ')
       throw new NotFoundError(`snapshot ${record.id.slice(0, 8)} has no participant ${JSON.stringify(node)}; participants: ${known || 'none'}`)
     }
     if (matches.length > 1) throw new InvalidRequestError(`more than one participant is named ${JSON.stringify(node)}: use its peer ID`)
-    const part = matches[0]
-    if (part.status !== 'ok' || part.root == null) throw new AgentError(`participant ${part.name} has no data in snapshot ${record.id.slice(0, 8)}: ${part.error ?? 'its part failed'}`)
-    // the owner first, then the holders placement gives the block, then any other member
+    return matches[0]
+  }
+
+  /** a getter for one owner's blocks: the owner first, then the holders placement gives, then every member */
+  private async getterFor (owner: string): Promise<{ getter: RemoteBlockGetter, members: string[] }> {
     const members = [this.id, ...await this.memberPeers()]
     const copies = this.config.replication.copies
     const getter = new RemoteBlockGetter({ blocks: this.blocks, exchange: this.exchange }, {
-      holders: (cid) => {
-        const placed = placeHolders(cid, part.peerId, members, copies)
-        return [...new Set([...placed, ...members])].filter(p => p !== this.id)
-      }
+      holders: (cid) => [...new Set([...placeHolders(cid, owner, members, copies), ...members])].filter(p => p !== this.id)
     })
+    return { getter, members }
+  }
+
+  async verify (req: VerifyRequest, options: { signal?: AbortSignal } = {}): Promise<VerifyResultView> {
+    const record = await this.catalog.resolve(req.snapshot)
+    const parts = (req.node != null ? [this.participant(record, req.node)] : record.results).filter(r => r.status === 'ok' && r.root != null)
+    const out: VerifyResultView = { snapshot: record.id, ok: true, participants: [] }
+    for (const part of parts) {
+      const { getter, members } = await this.getterFor(part.peerId)
+      const copies = this.config.replication.copies
+      const report = await verifyCopies({ blocks: this.blocks, exchange: this.exchange, getter }, {
+        root: part.root as CID,
+        self: this.id,
+        readData: req.readData,
+        holdersFor: (cid) => placeHolders(cid, part.peerId, [...members, part.peerId], copies)
+      }, options)
+      if (report.problems.length > 0) out.ok = false
+      out.participants.push({ peerId: part.peerId, name: part.name, blocks: report.blocks, copies: report.copies, problems: report.problems })
+    }
+    return out
+  }
+
+  async restore (req: RestoreRequest, options: { signal?: AbortSignal, onProgress?: (ev: ProgressView) => void } = {}): Promise<RestoreResultView> {
+    if (!path.isAbsolute(req.target)) throw new InvalidRequestError(`target must be an absolute path, got ${JSON.stringify(req.target)}`)
+    const record = await this.catalog.resolve(req.snapshot)
+    const part = this.participant(record, req.node ?? this.id)
+    if (part.status !== 'ok' || part.root == null) throw new AgentError(`participant ${part.name} has no data in snapshot ${record.id.slice(0, 8)}: ${part.error ?? 'its part failed'}`)
+    const { getter } = await this.getterFor(part.peerId)
     const started = Date.now()
     let files = 0
     let bytes = 0

@@ -101,6 +101,28 @@ export interface RestoreResultView {
   durationMs: number
 }
 
+export interface VerifyRequest {
+  /** snapshot ID or unique prefix */
+  snapshot: string
+  /** only this participant (peer ID or host name); default every participant */
+  node?: string
+  /** fetch every copy and re-hash it on this agent, instead of asking holders to re-hash theirs */
+  readData?: boolean
+}
+
+export interface VerifyResultView {
+  snapshot: string
+  ok: boolean
+  participants: Array<{
+    peerId: string
+    name: string
+    blocks: number
+    /** copies checked (blocks × holders) */
+    copies: number
+    problems: Array<{ holder: string, cid: string, path: string, state: 'missing' | 'corrupt' | 'unreachable', message?: string }>
+  }>
+}
+
 /** Progress events streamed as NDJSON by long operations. */
 export type ProgressView =
   | { type: 'progress', phase: string, files: number, bytes: number, totalBytes?: number }
@@ -127,4 +149,5 @@ export interface AdminBackend {
   /** id may be a unique prefix */
   getSnapshot(id: string): Promise<SnapshotView>
   restore(req: RestoreRequest, options: AbortOptionsLike & { onProgress?: (ev: ProgressView) => void }): Promise<RestoreResultView>
+  verify(req: VerifyRequest, options: AbortOptionsLike): Promise<VerifyResultView>
 }

@@ -1,6 +1,6 @@
 import http from 'node:http'
 import { AdminError, AgentNotRunningError } from './errors.js'
-import type { CreateSnapshotRequest, PeerView, ProgressView, RestoreRequest, RestoreResultView, SnapshotView, StatusView } from './api.js'
+import type { CreateSnapshotRequest, PeerView, ProgressView, RestoreRequest, RestoreResultView, SnapshotView, StatusView, VerifyRequest, VerifyResultView } from './api.js'
 
 export { AdminError, AgentNotRunningError } from './errors.js'
 
@@ -79,6 +79,10 @@ export class AdminClient {
   async getSnapshot (id: string, options: { wait?: boolean, timeoutSeconds?: number } = {}): Promise<SnapshotView> {
     const q = options.wait === true ? `?wait=1&timeout=${options.timeoutSeconds ?? 60}` : ''
     return this.request('GET', `/v1/snapshots/${encodeURIComponent(id)}${q}`)
+  }
+
+  async verify (req: VerifyRequest, options: { signal?: AbortSignal } = {}): Promise<VerifyResultView> {
+    return this.request('POST', '/v1/verify', req, { signal: options.signal })
   }
 
   /** Streams progress to `onProgress`; resolves with the result or rejects with the agent's error. */

@@ -20,6 +20,17 @@ export const validateRestore = ajv.compile({
   }
 })
 
+export const validateVerify = ajv.compile({
+  type: 'object',
+  additionalProperties: false,
+  required: ['snapshot'],
+  properties: {
+    snapshot: { type: 'string', minLength: 1, maxLength: 64 },
+    node: { type: 'string', minLength: 1, maxLength: 256 },
+    readData: { type: 'boolean' }
+  }
+})
+
 /** the first schema error as `field: problem` */
 export function describeErrors (errors: Array<{ instancePath: string, keyword: string, message?: string, params: any }> | null | undefined): string {
   const e = errors?.[0]

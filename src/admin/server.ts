@@ -3,8 +3,8 @@ import http from 'node:http'
 import net from 'node:net'
 import { logger } from '@libp2p/logger'
 import { BadRequestError, SocketInUseError } from './errors.js'
-import { describeErrors, validateCreate, validateRestore } from './schemas.js'
-import type { AdminBackend, CreateSnapshotRequest, ErrorBody, ProgressView, RestoreRequest } from './api.js'
+import { describeErrors, validateCreate, validateRestore, validateVerify } from './schemas.js'
+import type { AdminBackend, CreateSnapshotRequest, ErrorBody, ProgressView, RestoreRequest, VerifyRequest } from './api.js'
 import type { Startable } from '@libp2p/interface'
 
 const log = logger('snapmesh:admin')
@@ -153,6 +153,13 @@ export class AdminServer implements Startable {
           }
         }
         send(200, snap)
+      } else if (route.length === 1 && route[0] === 'verify') {
+        allow(['POST'])
+        const body = await this.readBody(req)
+        if (!validateVerify(body)) throw new BadRequestError(400, 'ERR_INVALID_REQUEST', describeErrors(validateVerify.errors))
+        const controller = new AbortController()
+        res.once('close', () => { if (!res.writableFinished) controller.abort() })
+        send(200, await this.backend.verify(body as VerifyRequest, { signal: controller.signal }))
       } else if (route.length === 1 && route[0] === 'restore') {
         allow(['POST'])
         const body = await this.readBody(req)

@@ -5,6 +5,7 @@ import { idCommand, peersCommand, statusCommand } from './commands/info.js'
 import { keygenCommand } from './commands/keygen.js'
 import { restoreCommand } from './commands/restore.js'
 import { snapshotCommand } from './commands/snapshot.js'
+import { verifyCommand } from './commands/verify.js'
 import { configPath, type GlobalOptions } from './context.js'
 
 const program = new Command('snapmesh')
@@ -29,6 +30,7 @@ program.addCommand(statusCommand(globals))
 program.addCommand(peersCommand(globals))
 program.addCommand(snapshotCommand(globals))
 program.addCommand(restoreCommand(globals))
+program.addCommand(verifyCommand(globals))
 program.addCommand(keygenCommand(globals))
 for (const c of program.commands) c.exitOverride().configureOutput({ outputError: (str, write) => { write(`snapmesh: ${str.replace(/^error: /, '')}`) } })
 for (const c of program.commands.flatMap(c => c.commands)) c.exitOverride().configureOutput({ outputError: (str, write) => { write(`snapmesh: ${str.replace(/^error: /, '')}`) } })

@@ -6,7 +6,7 @@ import { CID } from 'multiformats/cid'
 import PQueue from 'p-queue'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { BLOCKS_PROTOCOL } from '../node/protocols.js'
-import { verifyBlock } from '../store/index.js'
+import { CorruptBlockError, verifyBlock } from '../store/index.js'
 import { BlockUnavailableError, InvalidRequestError } from './errors.js'
 import type { BlockGetter, Blocks } from '../store/index.js'
 import type { AbortOptions, Libp2p, PeerId, Startable, Stream } from '@libp2p/interface'
@@ -21,6 +21,10 @@ export const MAX_BLOCK_BYTES = 4 * 1024 * 1024 + 64 * 1024
 export const MAX_WANTS = 64
 const FOUND = 0
 const MISSING = 1
+const CORRUPT = 2
+
+/** what a holder says of its copy of a block */
+export type CopyState = 'ok' | 'missing' | 'corrupt'
 
 export interface BlockExchangeComponents {
   libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol'>
@@ -77,23 +81,66 @@ export class BlockExchange implements Startable {
   private async serve (stream: Stream): Promise<void> {
     const signal = AbortSignal.timeout(this.timeoutMs)
     const lp = lpStream(stream, { maxDataLength: MAX_WANTS * 128 })
-    const request = await lp.read({ signal })
-    const wants = decodeWants(request.subarray())
-    for (const cid of wants) {
+    const request = decodeRequest((await lp.read({ signal })).subarray())
+    if (request.check) {
+      // each copy is read and re-hashed here; only its state travels back
+      for (const cid of request.cids) {
+        let state = MISSING
+        try {
+          if (await this.components.blocks.has(cid, { signal })) {
+            await this.components.blocks.get(cid, { signal })
+            state = FOUND
+          }
+        } catch (err: any) {
+          state = err.code === 'ERR_CORRUPT_BLOCK' ? CORRUPT : MISSING
+        }
+        await lp.write(Uint8Array.of(state), { signal })
+      }
+      await closeWhenPeerDone(stream, lp, signal)
+      return
+    }
+    for (const cid of request.cids) {
       let block: Uint8Array | undefined
+      let state = MISSING
       try {
         if (await this.components.blocks.has(cid, { signal })) block = await this.components.blocks.get(cid, { signal })
       } catch (err: any) {
-        // a corrupt local copy is reported as missing: the asker fetches it elsewhere
+        // a corrupt local copy is never served: the asker is told, and fetches it elsewhere
         log.error('cannot serve %s: %s', cid, err.message)
+        if (err.code === 'ERR_CORRUPT_BLOCK') state = CORRUPT
       }
       if (block == null) {
-        await lp.write(Uint8Array.of(MISSING), { signal })
+        await lp.write(Uint8Array.of(state), { signal })
       } else {
         await lp.write(new Uint8ArrayList(Uint8Array.of(FOUND), block), { signal })
       }
     }
     await closeWhenPeerDone(stream, lp, signal)
+  }
+
+  /** Asks a peer for the state of its copies: it re-reads and re-hashes each one. */
+  async check (peer: PeerId | string, cids: CID[], options: AbortOptions = {}): Promise<CopyState[]> {
+    if (cids.length > MAX_WANTS) throw new InvalidRequestError(`at most ${MAX_WANTS} CIDs per request, got ${cids.length}`)
+    const peerId = typeof peer === 'string' ? peerIdFromString(peer) : peer
+    const result = await this.queue.add(async () => {
+      const signal = options.signal != null ? AbortSignal.any([options.signal, AbortSignal.timeout(this.timeoutMs)]) : AbortSignal.timeout(this.timeoutMs)
+      const stream = await this.components.libp2p.dialProtocol(peerId, BLOCKS_PROTOCOL, { signal })
+      try {
+        const lp = lpStream(stream, { maxDataLength: 16 })
+        await lp.write(cborg.encode({ check: cids }), { signal })
+        const out: CopyState[] = []
+        for (let i = 0; i < cids.length; i++) {
+          const frame = (await lp.read({ signal })).subarray()
+          out.push(frame[0] === FOUND ? 'ok' : frame[0] === CORRUPT ? 'corrupt' : 'missing')
+        }
+        await stream.close({ signal })
+        return out
+      } catch (err: any) {
+        stream.abort(err)
+        throw err
+      }
+    }, { signal: options.signal })
+    return result as CopyState[]
   }
 
   /**
@@ -117,6 +164,9 @@ export class BlockExchange implements Startable {
           if (frame[0] === MISSING && frame.length === 1) {
             out.push(undefined)
             continue
+          }
+          if (frame[0] === CORRUPT && frame.length === 1) {
+            throw new CorruptBlockError(`peer ${peerId.toString()} holds a corrupt copy of block ${cid.toString()}`)
           }
           if (frame[0] !== FOUND) throw new InvalidRequestError(`peer ${peerId.toString()} sent a malformed block frame`)
           const bytes = frame.subarray(1)
@@ -148,13 +198,21 @@ export async function closeWhenPeerDone (stream: Stream, lp: { read(options?: Ab
   await stream.close({ signal })
 }
 
-function decodeWants (bytes: Uint8Array): CID[] {
-  let value: unknown
+/** a request is a list of CIDs to send, or `{ check: [CIDs] }` to report on */
+function decodeRequest (bytes: Uint8Array): { check: boolean, cids: CID[] } {
+  let value: any
   try {
     value = cborg.decode(bytes)
   } catch (err: any) {
     throw new InvalidRequestError(`block request is not dag-cbor: ${String(err.message)}`)
   }
+  if (value != null && !Array.isArray(value) && typeof value === 'object' && Array.isArray(value.check)) {
+    return { check: true, cids: checkCids(value.check) }
+  }
+  return { check: false, cids: checkCids(value) }
+}
+
+function checkCids (value: unknown): CID[] {
   if (!Array.isArray(value) || value.length === 0 || value.length > MAX_WANTS) {
     throw new InvalidRequestError(`block request must list 1 to ${MAX_WANTS} CIDs`)
   }

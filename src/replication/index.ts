@@ -180,3 +180,5 @@ function decodeOffer (bytes: Uint8Array): CID[] {
     return cid
   })
 }
+
+export { verifyCopies, type VerifyProblem, type VerifyReport } from './verify.js'

@@ -40,6 +40,10 @@ class TestBackend implements AdminBackend {
     return m[0]
   }
 
+  async verify (req: { snapshot: string }): Promise<any> {
+    return { snapshot: req.snapshot, ok: req.snapshot !== 'bad', participants: [] }
+  }
+
   async restore (req: RestoreRequest, options: { signal?: AbortSignal, onProgress?: (ev: ProgressView) => void }): Promise<any> {
     if (req.snapshot === 'slow') {
       await new Promise((resolve, reject) => {

@@ -36,6 +36,7 @@ describe('exchange / block exchange over loopback', function () {
   let liar: SnapmeshNode
   let asker: SnapmeshNode
   let askerStore: FsBlockStore
+  let honestStore: FsBlockStore
   let askerExchange: BlockExchange
   const block = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 31) & 0xff)
   let cid: CID
@@ -43,7 +44,7 @@ describe('exchange / block exchange over loopback', function () {
   before(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'snapmesh-exchange-'))
     cid = cidForBytes(block, RAW)
-    const honestStore = new FsBlockStore({ path: path.join(dir, 'honest') })
+    honestStore = new FsBlockStore({ path: path.join(dir, 'honest') })
     await honestStore.start()
     await honestStore.put(cid, block)
     askerStore = new FsBlockStore({ path: path.join(dir, 'asker') })
@@ -83,6 +84,18 @@ describe('exchange / block exchange over loopback', function () {
   it('names every holder it tried when no one has an intact copy', async () => {
     const getter = new RemoteBlockGetter({ blocks: askerStore, exchange: askerExchange }, { holders: [liar.peerId.toString()] })
     await assert.rejects(getter.get(cid), (err: any) => err.code === 'ERR_BLOCK_UNAVAILABLE' && err.message.includes(liar.peerId.toString()))
+  })
+
+  it('a holder re-reads its copies on request and reports them intact, missing or corrupt', async () => {
+    const absent = cidForBytes(new Uint8Array([7]), RAW)
+    assert.deepEqual(await askerExchange.check(honest.peerId, [cid, absent]), ['ok', 'missing'])
+    const file = honestStore.pathFor(cid)
+    const bytes = await fs.readFile(file)
+    bytes[10] ^= 1
+    await fs.writeFile(file, bytes)
+    assert.deepEqual(await askerExchange.check(honest.peerId, [cid]), ['corrupt'])
+    bytes[10] ^= 1
+    await fs.writeFile(file, bytes)
   })
 
   it('refuses requests larger than the protocol allows', async () => {

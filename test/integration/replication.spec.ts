@@ -38,6 +38,35 @@ describe('integration / replication and disaster recovery', function () {
     }, 60_000)
     const reference = await describeTree(victim.sourcesDir)
 
+    const clean = await cli(['--socket', cluster.get('r1').socket, 'verify', snap.id, '--json'], { timeoutMs: 60_000 })
+    assert.equal(clean.code, 0, clean.stderr)
+    const cleanReport = JSON.parse(clean.stdout)
+    assert.equal(cleanReport.ok, true)
+    assert.equal(cleanReport.participants.length, 5)
+    assert.ok(cleanReport.participants.every((p: any) => p.copies === 2 * p.blocks))
+
+    // damage every chunk file the victim stores: verify names the holder, the block and the file
+    const blocksDir = path.join(victim.dir, 'data', 'store', 'blocks')
+    for (const shard of await fs.readdir(blocksDir)) {
+      for (const name of await fs.readdir(path.join(blocksDir, shard))) {
+        if (!name.startsWith('bafk')) continue
+        const file = path.join(blocksDir, shard, name)
+        const bytes = await fs.readFile(file)
+        bytes[0] ^= 0xff
+        await fs.writeFile(file, bytes)
+      }
+    }
+    for (const readData of [false, true]) {
+      const damaged = await cli(['--socket', cluster.get('r1').socket, 'verify', snap.id, '--node', 'r4', '--json', ...(readData ? ['--read-data'] : [])], { timeoutMs: 60_000 })
+      assert.equal(damaged.code, 3, damaged.stderr)
+      const report = JSON.parse(damaged.stdout)
+      assert.equal(report.ok, false)
+      const problems = report.participants[0].problems as Array<{ holder: string, state: string, path: string }>
+      assert.ok(problems.length > 0)
+      assert.ok(problems.every(p => p.holder === victim.peerId && p.state === 'corrupt'), JSON.stringify(problems))
+      assert.ok(problems.some(p => p.path === 'files/docs/deep/b.bin'), JSON.stringify(problems))
+    }
+
     await victim.kill()
     await fs.rm(path.join(victim.dir, 'data'), { recursive: true, force: true })
 

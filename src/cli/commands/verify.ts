@@ -1,0 +1,29 @@
+import { Command } from 'commander'
+import { client, printJson, type GlobalOptions } from '../context.js'
+import { EXIT_INCOMPLETE } from './snapshot.js'
+
+export function verifyCommand (globals: () => GlobalOptions): Command {
+  return new Command('verify')
+    .description('check that every block of a snapshot is intact at every holder')
+    .argument('<snapshot>', 'snapshot ID or a unique prefix of it')
+    .option('--node <node>', 'only this participant (peer ID or host name)')
+    .option('--read-data', 'fetch every copy and re-hash it here, instead of asking holders to re-hash theirs')
+    .action(async (snapshot: string, opts: { node?: string, readData?: boolean }) => {
+      const g = globals()
+      const report = await (await client(g)).verify({
+        snapshot,
+        ...(opts.node != null ? { node: opts.node } : {}),
+        ...(opts.readData === true ? { readData: true } : {})
+      })
+      if (g.json === true) {
+        printJson(report)
+      } else {
+        for (const p of report.participants) {
+          process.stdout.write(`${p.name} (${p.peerId}): ${p.blocks} blocks, ${p.copies} copies checked, ${p.problems.length === 0 ? 'all intact' : `${p.problems.length} problems`}\n`)
+          for (const x of p.problems) process.stdout.write(`  ${x.state.padEnd(11)} ${x.path}  block ${x.cid}  at ${x.holder}${x.message != null ? `: ${x.message}` : ''}\n`)
+        }
+        process.stdout.write(report.ok ? 'no problems found\n' : 'problems found\n')
+      }
+      if (!report.ok) process.exitCode = EXIT_INCOMPLETE
+    })
+}

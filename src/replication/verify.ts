@@ -1,0 +1,110 @@
+import { manifestBlocks, readChunks, readDir, readRoot } from '../capture/index.js'
+import { MAX_WANTS, type BlockExchange, type CopyState } from '../exchange/index.js'
+import type { BlockGetter, Blocks } from '../store/index.js'
+import type { AbortOptions } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+
+export interface VerifyProblem {
+  /** the holder whose copy is bad */
+  holder: string
+  cid: string
+  /** `<source>/<path>` of the file the block belongs to, or `(manifest)` for manifest nodes */
+  path: string
+  state: 'missing' | 'corrupt' | 'unreachable'
+  message?: string
+}
+
+export interface VerifyReport {
+  blocks: number
+  /** copies checked, over all holders */
+  copies: number
+  problems: VerifyProblem[]
+}
+
+export interface VerifyInit {
+  root: CID
+  /** this agent's peer ID: its own copies are checked in its store */
+  self: string
+  /** who should hold each block */
+  holdersFor: (cid: CID) => string[]
+  /** fetch every remote copy and re-hash it here, instead of asking holders to re-hash theirs */
+  readData?: boolean
+}
+
+/** `cid -> first path` for every chunk of a manifest, and `(manifest)` for its nodes */
+async function pathsOf (getter: BlockGetter, root: CID, options: AbortOptions): Promise<Map<string, string>> {
+  const paths = new Map<string, string>()
+  const node = await readRoot(getter, root, options)
+  const walk = async (dir: CID, prefix: string): Promise<void> => {
+    for await (const e of readDir(getter, dir, options)) {
+      const p = `${prefix}/${e.name}`
+      if (e.kind === 'dir') await walk(e.dir, p)
+      else if (e.kind === 'file') {
+        for await (const [cid] of readChunks(getter, e, options)) if (!paths.has(cid.toString())) paths.set(cid.toString(), p)
+      }
+    }
+  }
+  for (const s of node.sources) if (s.dir != null) await walk(s.dir, s.name)
+  return paths
+}
+
+/**
+ * Checks every copy of every block of one participant's snapshot at the holders placement names:
+ * missing and corrupt copies are reported with the holder, the CID and the file they belong to.
+ */
+export async function verifyCopies (components: { blocks: Pick<Blocks, 'has' | 'get'>, exchange: Pick<BlockExchange, 'check' | 'fetch'>, getter: BlockGetter }, init: VerifyInit, options: AbortOptions = {}): Promise<VerifyReport> {
+  const paths = await pathsOf(components.getter, init.root, options)
+  const perHolder = new Map<string, CID[]>()
+  let blocks = 0
+  let copies = 0
+  for await (const { cid } of manifestBlocks(components.getter, init.root, options)) {
+    blocks++
+    for (const h of init.holdersFor(cid)) {
+      perHolder.set(h, [...(perHolder.get(h) ?? []), cid])
+      copies++
+    }
+  }
+  const problems: VerifyProblem[] = []
+  const report = (holder: string, cid: CID, state: CopyState | 'unreachable', message?: string): void => {
+    if (state === 'ok') return
+    const p: VerifyProblem = { holder, cid: cid.toString(), path: paths.get(cid.toString()) ?? '(manifest)', state }
+    if (message != null) p.message = message
+    problems.push(p)
+  }
+  for (const [holder, cids] of perHolder) {
+    if (holder === init.self) {
+      for (const cid of cids) {
+        try {
+          if (!await components.blocks.has(cid, options)) { report(holder, cid, 'missing'); continue }
+          await components.blocks.get(cid, options)
+        } catch (err: any) {
+          report(holder, cid, err.code === 'ERR_CORRUPT_BLOCK' ? 'corrupt' : 'missing', err.message)
+        }
+      }
+      continue
+    }
+    for (let i = 0; i < cids.length; i += MAX_WANTS) {
+      const batch = cids.slice(i, i + MAX_WANTS)
+      try {
+        if (init.readData === true) {
+          for (const cid of batch) {
+            try {
+              const [bytes] = await components.exchange.fetch(holder, [cid], options)
+              report(holder, cid, bytes == null ? 'missing' : 'ok')
+            } catch (err: any) {
+              if (err.code === 'ERR_CORRUPT_BLOCK') report(holder, cid, 'corrupt', err.message)
+              else throw err
+            }
+          }
+        } else {
+          const states = await components.exchange.check(holder, batch, options)
+          batch.forEach((cid, j) => { report(holder, cid, states[j]) })
+        }
+      } catch (err: any) {
+        if (options.signal?.aborted === true) throw err
+        for (const cid of batch) report(holder, cid, 'unreachable', String(err.message))
+      }
+    }
+  }
+  return { blocks, copies, problems }
+}
