@@ -443,10 +443,31 @@ export class Agent implements AdminBackend {
         readData: req.readData,
         holdersFor: (cid) => placeHolders(cid, part.peerId, [...members, part.peerId], copies)
       }, options)
-      if (report.problems.length > 0) out.ok = false
-      out.participants.push({ peerId: part.peerId, name: part.name, blocks: report.blocks, copies: report.copies, problems: report.problems })
+      const problems: VerifyResultView['participants'][number]['problems'] = report.problems.map(p => ({ ...p }))
+      if (req.repair === true) {
+        for (const p of problems) {
+          if (p.state === 'unreachable') continue
+          p.repaired = await this.repairCopy(getter, p.holder, CID.parse(p.cid), options)
+        }
+      }
+      if (problems.some(p => p.repaired !== true)) out.ok = false
+      out.participants.push({ peerId: part.peerId, name: part.name, blocks: report.blocks, copies: report.copies, problems })
     }
     return out
+  }
+
+  /** re-makes one copy at `holder` from a good copy found through `getter` (verified) */
+  private async repairCopy (getter: RemoteBlockGetter, holder: string, cid: CID, options: { signal?: AbortSignal }): Promise<boolean> {
+    try {
+      const bytes = await getter.get(cid, options)
+      await this.blocks.put(cid, bytes, options)
+      if (holder === this.id) return true
+      const confirmed = await this.replicator.offer(holder, [cid], options)
+      return confirmed.some(c => c.equals(cid))
+    } catch (err: any) {
+      log.error('repairing %s at %s failed: %s', cid, holder, err.message)
+      return false
+    }
   }
 
   async restore (req: RestoreRequest, options: { signal?: AbortSignal, onProgress?: (ev: ProgressView) => void } = {}): Promise<RestoreResultView> {

@@ -108,6 +108,8 @@ export interface VerifyRequest {
   node?: string
   /** fetch every copy and re-hash it on this agent, instead of asking holders to re-hash theirs */
   readData?: boolean
+  /** re-make every missing or corrupt copy from a good one */
+  repair?: boolean
 }
 
 export interface VerifyResultView {
@@ -119,7 +121,7 @@ export interface VerifyResultView {
     blocks: number
     /** copies checked (blocks × holders) */
     copies: number
-    problems: Array<{ holder: string, cid: string, path: string, state: 'missing' | 'corrupt' | 'unreachable', message?: string }>
+    problems: Array<{ holder: string, cid: string, path: string, state: 'missing' | 'corrupt' | 'unreachable', message?: string, repaired?: boolean }>
   }>
 }
 

@@ -27,7 +27,8 @@ export const validateVerify = ajv.compile({
   properties: {
     snapshot: { type: 'string', minLength: 1, maxLength: 64 },
     node: { type: 'string', minLength: 1, maxLength: 256 },
-    readData: { type: 'boolean' }
+    readData: { type: 'boolean' },
+    repair: { type: 'boolean' }
   }
 })
 

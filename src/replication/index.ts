@@ -143,8 +143,11 @@ export class Replicator implements Startable {
     return { blocks: counts.length, copies: counts.length === 0 ? 0 : Math.min(...counts), failures }
   }
 
-  /** offers `cids` to one holder, one stream per batch; resolves to the ones it confirmed */
-  private async offer (holder: string, cids: CID[], options: AbortOptions): Promise<CID[]> {
+  /**
+   * Offers `cids`, which this agent holds, to one holder, one stream per batch; the holder pulls
+   * what it lacks from this agent. Resolves to the CIDs it confirmed.
+   */
+  async offer (holder: string, cids: CID[], options: AbortOptions): Promise<CID[]> {
     const ok: CID[] = []
     for (let i = 0; i < cids.length; i += MAX_OFFER) {
       const batch = cids.slice(i, i + MAX_OFFER)

@@ -96,8 +96,11 @@ export class FsBlockStore implements Blocks, Startable {
   private readonly knownShards = new Set<string>()
   private started = false
 
+  private readonly quarantine: string
+
   constructor (init: FsBlockStoreInit) {
     this.root = path.join(init.path, 'blocks')
+    this.quarantine = path.join(init.path, 'quarantine')
   }
 
   isStarted (): boolean {
@@ -161,9 +164,25 @@ export class FsBlockStore implements Blocks, Startable {
       throw err
     }
     if (!sameBytes(sha256(bytes), cid.multihash.digest)) {
-      throw new CorruptBlockError(`block ${cid.toString()} is corrupt: the ${bytes.byteLength} bytes in ${file} do not hash to its CID`)
+      // a corrupt copy is moved aside, so that the block counts as absent and a good copy can
+      // take its place; the bad bytes stay in quarantine/ for inspection
+      const kept = await this.quarantineFile(cid, file)
+      throw new CorruptBlockError(`block ${cid.toString()} is corrupt: the ${bytes.byteLength} bytes in ${file} do not hash to its CID${kept != null ? ` (moved to ${kept})` : ''}`)
     }
     return bytes
+  }
+
+  private async quarantineFile (cid: CID, file: string): Promise<string | undefined> {
+    try {
+      await fs.mkdir(this.quarantine, { recursive: true })
+      const dest = path.join(this.quarantine, `${cid.toString()}.${Date.now()}`)
+      await fs.rename(file, dest)
+      log.error('quarantined corrupt block %s to %s', cid, dest)
+      return dest
+    } catch (err: any) {
+      log.error('could not quarantine corrupt block %s: %s', cid, err.message)
+      return undefined
+    }
   }
 
   async put (cid: CID, bytes: Uint8Array, options: AbortOptions = {}): Promise<boolean> {

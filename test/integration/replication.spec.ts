@@ -56,16 +56,25 @@ describe('integration / replication and disaster recovery', function () {
         await fs.writeFile(file, bytes)
       }
     }
-    for (const readData of [false, true]) {
+    // the first look finds the copies corrupt and quarantines them; the second finds them gone
+    for (const [readData, state] of [[false, 'corrupt'], [true, 'missing']] as const) {
       const damaged = await cli(['--socket', cluster.get('r1').socket, 'verify', snap.id, '--node', 'r4', '--json', ...(readData ? ['--read-data'] : [])], { timeoutMs: 60_000 })
       assert.equal(damaged.code, 3, damaged.stderr)
       const report = JSON.parse(damaged.stdout)
       assert.equal(report.ok, false)
       const problems = report.participants[0].problems as Array<{ holder: string, state: string, path: string }>
       assert.ok(problems.length > 0)
-      assert.ok(problems.every(p => p.holder === victim.peerId && p.state === 'corrupt'), JSON.stringify(problems))
+      assert.ok(problems.every(p => p.holder === victim.peerId && p.state === state), JSON.stringify(problems))
       assert.ok(problems.some(p => p.path === 'files/docs/deep/b.bin'), JSON.stringify(problems))
     }
+    // the victim also held copies of other hosts' blocks: repair the whole snapshot
+    const repair = await cli(['--socket', cluster.get('r1').socket, 'verify', snap.id, '--repair', '--json'], { timeoutMs: 60_000 })
+    assert.equal(repair.code, 0, repair.stdout + repair.stderr)
+    const repaired = JSON.parse(repair.stdout).participants.flatMap((p: any) => p.problems)
+    assert.ok(repaired.length > 0 && repaired.every((p: any) => p.repaired === true), JSON.stringify(repaired))
+    const after = await cli(['--socket', cluster.get('r1').socket, 'verify', snap.id, '--read-data', '--json'], { timeoutMs: 60_000 })
+    assert.equal(after.code, 0, after.stdout)
+    assert.equal(JSON.parse(after.stdout).ok, true)
 
     await victim.kill()
     await fs.rm(path.join(victim.dir, 'data'), { recursive: true, force: true })

@@ -82,6 +82,11 @@ describe('store / fs block store', () => {
       assert.ok(err.message.includes(file), err.message)
       return true
     })
+    // the bad copy is quarantined: the block counts as absent and a good copy can be stored again
+    assert.equal(await store.has(cid), false)
+    assert.equal((await fs.readdir(path.join(dir, 'quarantine'))).length, 1)
+    assert.equal(await store.put(cid, bytes), true)
+    assert.ok(Buffer.from(await store.get(cid)).equals(Buffer.from(bytes)))
   })
 
   it('get of an absent block gives BlockNotFoundError naming the CID', async () => {

@@ -8,21 +8,23 @@ export function verifyCommand (globals: () => GlobalOptions): Command {
     .argument('<snapshot>', 'snapshot ID or a unique prefix of it')
     .option('--node <node>', 'only this participant (peer ID or host name)')
     .option('--read-data', 'fetch every copy and re-hash it here, instead of asking holders to re-hash theirs')
-    .action(async (snapshot: string, opts: { node?: string, readData?: boolean }) => {
+    .option('--repair', 're-make every missing or corrupt copy from a good one')
+    .action(async (snapshot: string, opts: { node?: string, readData?: boolean, repair?: boolean }) => {
       const g = globals()
       const report = await (await client(g)).verify({
         snapshot,
         ...(opts.node != null ? { node: opts.node } : {}),
-        ...(opts.readData === true ? { readData: true } : {})
+        ...(opts.readData === true ? { readData: true } : {}),
+        ...(opts.repair === true ? { repair: true } : {})
       })
       if (g.json === true) {
         printJson(report)
       } else {
         for (const p of report.participants) {
           process.stdout.write(`${p.name} (${p.peerId}): ${p.blocks} blocks, ${p.copies} copies checked, ${p.problems.length === 0 ? 'all intact' : `${p.problems.length} problems`}\n`)
-          for (const x of p.problems) process.stdout.write(`  ${x.state.padEnd(11)} ${x.path}  block ${x.cid}  at ${x.holder}${x.message != null ? `: ${x.message}` : ''}\n`)
+          for (const x of p.problems) process.stdout.write(`  ${x.state.padEnd(11)} ${x.path}  block ${x.cid}  at ${x.holder}${x.repaired === true ? '  (repaired)' : ''}${x.message != null ? `: ${x.message}` : ''}\n`)
         }
-        process.stdout.write(report.ok ? 'no problems found\n' : 'problems found\n')
+        process.stdout.write(report.ok ? 'no problems left\n' : 'problems found\n')
       }
       if (!report.ok) process.exitCode = EXIT_INCOMPLETE
     })
