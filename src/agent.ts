@@ -33,6 +33,8 @@ export class Agent implements AdminBackend {
   private readonly shutdown = new AbortController()
   private readonly timers: Array<ReturnType<typeof setInterval>> = []
   private readonly startedAt = Date.now()
+  /** when each member was last seen connected, for the repair grace period */
+  private readonly lastSeen = new Map<string, number>()
   private privateKey!: PrivateKey
   private peerId!: PeerId
   private node!: SnapmeshNode
@@ -141,6 +143,7 @@ export class Agent implements AdminBackend {
 
     this.every(500, () => { this.protocol.tick(Date.now()) })
     this.every(c.network.syncSeconds * 1000, async () => { await this.sync() })
+    if (c.replication.copies > 1) this.every(c.replication.checkSeconds * 1000, async () => { await this.repairOwn() })
     this.every(c.network.republishHours * 3600 * 1000, async () => { await this.republish() })
     setTimeout(() => { void this.sync() }, 1000).unref()
     log('agent %s (%s) started', c.name, this.id)
@@ -247,12 +250,35 @@ export class Agent implements AdminBackend {
   private async replicateOwn (id: string, root: CID): Promise<void> {
     if (this.config.replication.copies <= 1) return
     try {
-      const members = await this.memberPeers()
-      const report = await this.replicator.replicate(this.id, root, [this.id, ...members], { signal: this.shutdown.signal })
+      const members = [this.id, ...await this.memberPeers()]
+      const report = await this.replicator.replicate(this.id, root, members, { signal: this.shutdown.signal })
       await this.catalog.setMeta(`copies/${id}`, String(report.copies))
+      await this.catalog.setMeta(`replicated/${id}`, JSON.stringify({ root: root.toString(), members }))
       if (report.failures.length > 0) log('replication of %s incomplete: %s', id.slice(0, 8), report.failures.join('; '))
     } catch (err: any) {
       log.error('replication of %s failed: %s', id.slice(0, 8), err.message)
+    }
+  }
+
+  /**
+   * Repair of this host's own data: a member that has not been connected for longer than the grace
+   * period is presumed gone; every snapshot of ours that it held copies for is pushed again over
+   * the members there are now, so placement picks new holders and the copy count recovers.
+   */
+  private async repairOwn (): Promise<void> {
+    const now = Date.now()
+    const live = new Set(await this.memberPeers())
+    for (const p of live) this.lastSeen.set(p, now)
+    const graceMs = this.config.replication.graceSeconds * 1000
+    const gone = (peer: string): boolean => !live.has(peer) && now - (this.lastSeen.get(peer) ?? this.startedAt) > graceMs
+    for (const record of (await this.catalog.list()).slice(0, 50)) {
+      const mine = record.results.find(r => r.peerId === this.id && r.status === 'ok')
+      const meta = await this.catalog.getMeta(`replicated/${record.id}`)
+      if (mine?.root == null || meta == null) continue
+      const { members } = JSON.parse(meta) as { members: string[] }
+      if (!members.some(m => m !== this.id && gone(m))) continue
+      log('re-replicating %s: %s presumed gone', record.id.slice(0, 8), members.filter(gone).join(', '))
+      await this.replicateOwn(record.id, mine.root)
     }
   }
 

@@ -36,6 +36,10 @@ export interface Config {
     concurrency: number
     /** megabytes per second a holder pulls at most; 0 for no limit */
     bandwidthMBps: number
+    /** a member unreachable for longer than this is presumed gone and its copies are re-made */
+    graceSeconds: number
+    /** how often membership is checked for departed holders */
+    checkSeconds: number
   }
   network: {
     maxMessageBytes: number
@@ -110,7 +114,9 @@ export function parseConfig (raw: unknown, file: string): Config {
     replication: {
       copies: c.replication?.copies ?? 2,
       concurrency: c.replication?.concurrency ?? 4,
-      bandwidthMBps: c.replication?.bandwidthMBps ?? 0
+      bandwidthMBps: c.replication?.bandwidthMBps ?? 0,
+      graceSeconds: c.replication?.graceSeconds ?? 600,
+      checkSeconds: c.replication?.checkSeconds ?? 60
     },
     network: {
       maxMessageBytes: n.maxMessageBytes ?? 1024 * 1024,

@@ -37,7 +37,9 @@ export const configSchema = {
       properties: {
         copies: { type: 'integer', minimum: 1, maximum: 16 },
         concurrency: { type: 'integer', minimum: 1, maximum: 64 },
-        bandwidthMBps: { type: 'number', minimum: 0 }
+        bandwidthMBps: { type: 'number', minimum: 0 },
+        graceSeconds: { type: 'number', minimum: 0, maximum: 30 * 86400 },
+        checkSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 86400 }
       }
     },
     network: {

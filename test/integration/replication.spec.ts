@@ -9,11 +9,12 @@ describe('integration / replication and disaster recovery', function () {
   this.timeout(240_000)
   let dir: string
   let cluster: LocalCluster
+  let snapshotId: string
   const names = ['r1', 'r2', 'r3', 'r4', 'r5']
 
   before(async () => {
     dir = await tempDir('replication')
-    cluster = new LocalCluster({ dir, agents: names.map(name => ({ name, extra: { replication: { copies: 2 } } })), logToFiles: process.env.SNAPMESH_AGENT_DEBUG != null })
+    cluster = new LocalCluster({ dir, agents: names.map(name => ({ name, extra: { replication: { copies: 2, graceSeconds: 2, checkSeconds: 1 } } })), logToFiles: process.env.SNAPMESH_AGENT_DEBUG != null })
     for (const name of names) await makeTree(path.join(dir, name, 'files'), name)
     await cluster.start()
     for (const agent of cluster.agents) {
@@ -31,6 +32,7 @@ describe('integration / replication and disaster recovery', function () {
     assert.equal(code, 0, `${stderr}${stdout}`)
     const snap = JSON.parse(stdout) as SnapshotView
     assert.equal(snap.status, 'complete')
+    snapshotId = snap.id
     const victim = cluster.get('r4')
     await waitFor('r4 to confirm two copies of its data', async () => {
       const own = (await victim.client.getSnapshot(snap.id)).participants.find(p => p.peerId === victim.peerId)
@@ -85,5 +87,17 @@ describe('integration / replication and disaster recovery', function () {
     assert.equal(res.code, 0, res.stderr)
     assert.ok(JSON.parse(res.stdout).blocksFetched > 0)
     assert.deepEqual(await describeTree(path.join(target, 'files')), reference)
+  })
+
+  it('when a holder is gone past the grace period, every owner re-makes its copies elsewhere', async () => {
+    // r4 was killed above; each surviving owner's data must again have two intact copies among
+    // the members that are left, as verify (which places over live members) confirms
+    for (const name of ['r1', 'r2', 'r3', 'r5']) {
+      const owner = cluster.get(name)
+      await waitFor(`${name}'s data to have two copies again`, async () => {
+        const r = await cli(['--socket', owner.socket, 'verify', snapshotId, '--node', name, '--json'], { timeoutMs: 30_000 })
+        return r.code === 0 && JSON.parse(r.stdout).ok === true
+      }, 60_000, 1000)
+    }
   })
 })
