@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import * as dagCbor from '@ipld/dag-cbor'
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -5,7 +6,7 @@ import { lpStream } from 'it-length-prefixed-stream'
 import { CID } from 'multiformats/cid'
 import PQueue from 'p-queue'
 import { manifestBlocks } from '../capture/index.js'
-import { MAX_WANTS, closeWhenPeerDone, type BlockExchange } from '../exchange/index.js'
+import { closeWhenPeerDone, type BlockExchange } from '../exchange/index.js'
 import { REPLICATE_PROTOCOL } from '../node/protocols.js'
 import { ReplicationRequestError } from './errors.js'
 import { holders } from './placement.js'
@@ -16,6 +17,10 @@ export { holders, weight } from './placement.js'
 export { ReplicationRequestError } from './errors.js'
 
 const log = logger('snapmesh:replication')
+
+/** a holder's pulls from the owner: CIDs per request, requests in flight */
+const PULL_BATCH = 8
+const PULLS_IN_FLIGHT = 4
 
 /** CIDs in one replication request */
 export const MAX_OFFER = 512
@@ -95,6 +100,7 @@ export class Replicator implements Startable {
   /** holder side: fetch what is offered and missing, from the peer that offers it; one offer per stream */
   private async serve (stream: Stream, from: PeerId): Promise<void> {
     const signal = AbortSignal.timeout(this.init.timeoutMs ?? 600_000)
+    setMaxListeners(Infinity, signal) // shared by every pull of this offer
     const lp = lpStream(stream, { maxDataLength: MAX_OFFER * 64 + 64 })
     const offer = decodeOffer((await lp.read({ signal })).subarray())
     const held: boolean[] = []
@@ -104,15 +110,20 @@ export class Replicator implements Startable {
       held.push(has)
       if (!has) missing.push(cid)
     }
-    for (let i = 0; i < missing.length; i += MAX_WANTS) {
-      const batch = missing.slice(i, i + MAX_WANTS)
-      const got = await this.c.exchange.fetch(from, batch, { signal })
-      for (const [j, bytes] of got.entries()) {
-        if (bytes == null) continue
-        await this.throttle(bytes.length, signal)
-        await this.c.blocks.put(batch[j], bytes, { signal })
-      }
+    // several small requests in flight keep the owner's disk and the link busy at once
+    const queue = new PQueue({ concurrency: PULLS_IN_FLIGHT })
+    for (let i = 0; i < missing.length; i += PULL_BATCH) {
+      const batch = missing.slice(i, i + PULL_BATCH)
+      void queue.add(async () => {
+        const got = await this.c.exchange.fetch(from, batch, { signal })
+        for (const [j, bytes] of got.entries()) {
+          if (bytes == null) continue
+          await this.throttle(bytes.length, signal)
+          await this.c.blocks.put(batch[j], bytes, { signal })
+        }
+      })
     }
+    await queue.onIdle()
     for (const [i, cid] of offer.entries()) if (!held[i]) held[i] = await this.c.blocks.has(cid, { signal })
     await lp.write(dagCbor.encode(held), { signal })
     await closeWhenPeerDone(stream, lp, signal)

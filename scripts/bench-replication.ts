@@ -1,0 +1,118 @@
+// `node dist/scripts/bench-replication.js [--size-mb 256]`: replication throughput between two
+// agents' stacks on loopback (real libp2p nodes: TCP, noise, yamux) against a raw TCP copy of the
+// same bytes in the same run, and restore from a remote holder against restore from local disk.
+import '../src/polyfill.js'
+import crypto from 'node:crypto'
+import fs from 'node:fs/promises'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { capture } from '../src/capture/index.js'
+import { BlockExchange, RemoteBlockGetter } from '../src/exchange/index.js'
+import { createNode, type SnapmeshNode } from '../src/node/index.js'
+import { Replicator } from '../src/replication/index.js'
+import { restore } from '../src/restore/index.js'
+import { FsBlockStore } from '../src/store/index.js'
+
+function arg (name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`)
+  return i >= 0 ? process.argv[i + 1] : def
+}
+
+interface Peer { node: SnapmeshNode, blocks: FsBlockStore, exchange: BlockExchange, replicator: Replicator }
+
+async function peer (dir: string): Promise<Peer> {
+  const node = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], validators: {}, selectors: {}, maxMessageBytes: 1 << 20, agentVersion: 'snapmesh/bench' })
+  const blocks = new FsBlockStore({ path: dir })
+  await blocks.start()
+  const exchange = new BlockExchange({ libp2p: node, blocks })
+  await exchange.start()
+  const replicator = new Replicator({ libp2p: node, blocks, exchange }, { copies: 2 })
+  await replicator.start()
+  return { node, blocks, exchange, replicator }
+}
+
+/** sends `files` over one loopback TCP connection into one file on the other side, fsynced */
+async function rawCopy (files: string[], out: string): Promise<number> {
+  const server = net.createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as net.AddressInfo).port
+  const received = new Promise<void>((resolve, reject) => {
+    server.once('connection', (sock) => {
+      void fs.open(out, 'w').then(async fh => {
+        for await (const chunk of sock) await fh.write(chunk as Buffer)
+        await fh.sync()
+        await fh.close()
+        resolve()
+      }, reject)
+    })
+  })
+  const t0 = performance.now()
+  const sock = net.connect(port, '127.0.0.1')
+  for (const f of files) {
+    for await (const chunk of (await fs.open(f)).createReadStream({ highWaterMark: 1 << 20 })) {
+      if (!sock.write(chunk as Buffer)) await new Promise(resolve => sock.once('drain', resolve))
+    }
+  }
+  sock.end()
+  await received
+  server.close()
+  return (performance.now() - t0) / 1000
+}
+
+async function main (): Promise<void> {
+  const sizeMb = Number(arg('size-mb', '256'))
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'snapmesh-bench-repl-'))
+  const peers: Peer[] = []
+  try {
+    const data = path.join(root, 'data')
+    await fs.mkdir(data)
+    const files: string[] = []
+    for (let i = 0; i * 32 < sizeMb; i++) {
+      const f = path.join(data, `f${i}.bin`)
+      const fh = await fs.open(f, 'w')
+      for (let j = 0; j < 32; j++) await fh.write(crypto.randomBytes(1 << 20))
+      await fh.close()
+      files.push(f)
+    }
+    const mb = files.length * 32 * 1.048576
+    const [a, b, c] = [await peer(path.join(root, 'a')), await peer(path.join(root, 'b')), await peer(path.join(root, 'c'))]
+    peers.push(a, b, c)
+    await b.node.dial(a.node.getMultiaddrs()[0])
+    await c.node.dial(a.node.getMultiaddrs()[0])
+    const { root: cid } = await capture({ blocks: a.blocks }, { peerId: a.node.peerId.toString(), name: 'a', sources: [{ name: 'data', path: data }] })
+
+    const raw = await rawCopy(files, path.join(root, 'raw.out'))
+    let t0 = performance.now()
+    const report = await a.replicator.replicate(a.node.peerId.toString(), cid, [a.node.peerId.toString(), b.node.peerId.toString()])
+    const repl = (performance.now() - t0) / 1000
+    if (report.copies !== 2) throw new Error(`replication confirmed ${report.copies} copies`)
+
+    t0 = performance.now()
+    await restore({ blocks: a.blocks }, { root: cid, target: path.join(root, 'restore-local') })
+    const local = (performance.now() - t0) / 1000
+    const getter = new RemoteBlockGetter({ blocks: c.blocks, exchange: c.exchange }, { holders: [a.node.peerId.toString()] })
+    t0 = performance.now()
+    await restore({ blocks: getter }, { root: cid, target: path.join(root, 'restore-remote') })
+    const remote = (performance.now() - t0) / 1000
+
+    console.log(`data: ${mb.toFixed(0)} MB in ${files.length} files`)
+    console.log(`raw TCP copy (loopback, fsync)     ${raw.toFixed(2)} s  ${(mb / raw).toFixed(0)} MB/s`)
+    console.log(`replication to one holder          ${repl.toFixed(2)} s  ${(mb / repl).toFixed(0)} MB/s  (${(repl / raw).toFixed(2)}x the raw copy's time)`)
+    console.log(`restore from local disk            ${local.toFixed(2)} s  ${(mb / local).toFixed(0)} MB/s`)
+    console.log(`restore from a remote holder       ${remote.toFixed(2)} s  ${(mb / remote).toFixed(0)} MB/s  (${(remote / local).toFixed(2)}x local)`)
+  } finally {
+    for (const p of peers) {
+      await p.replicator.stop()
+      await p.exchange.stop()
+      await p.node.stop()
+    }
+    await fs.rm(root, { recursive: true, force: true })
+  }
+}
+
+main().catch(err => {
+  console.error(`bench failed: ${String(err.message)}`)
+  process.exitCode = 1
+})
