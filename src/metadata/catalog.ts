@@ -1,89 +1,193 @@
+import { logger } from '@libp2p/logger'
 import { LevelDatastore } from 'datastore-level'
 import { Key } from 'interface-datastore'
-import { AmbiguousIdError, NotFoundError } from './errors.js'
-import { decodeRecord, encodeRecord, mergeRecords, type SnapshotRecord } from './record.js'
-import type { Startable } from '@libp2p/interface'
+import { verifyResult } from '../snapshot/index.js'
+import { AmbiguousIdError, CatalogNotStartedError, InvalidRecordError, NotFoundError } from './errors.js'
+import { decodeRecord, encodeRecord, mergeRecords, refreshRecord, type SnapshotRecord } from './record.js'
+import type { AbortOptions, Startable } from '@libp2p/interface'
 
+const log = logger('snapmesh:metadata')
 const SNAP = '/snapshots/'
 const META = '/meta/'
 
+export interface CatalogInit {
+  /** folder of the LevelDB database */
+  path: string
+  /** ms since the epoch; used to bring the status of records stored while running up to date */
+  clock?: () => number
+}
+
+function isNotFound (err: any): boolean {
+  return err?.name === 'NotFoundError' || err?.code === 'ERR_NOT_FOUND' || err?.notFound === true
+}
+
 /**
- * The local catalog: every snapshot this agent knows, in LevelDB, so listing works offline.
- * Writes are synchronous (fsynced) LevelDB puts. Putting a record merges it with the stored one.
+ * The local catalog: every snapshot this agent knows, in LevelDB, so listing works offline, plus
+ * small key/value slots for the agent's own state. Writes are synchronous (fsynced) LevelDB
+ * writes. Putting a record merges it with the stored one; reading a record brings its status up
+ * to date with the clock.
  */
 export class Catalog implements Startable {
-  private readonly ds: LevelDatastore
+  private readonly path: string
+  private readonly clock: () => number
+  private store?: LevelDatastore
+  private started = false
   private chain: Promise<unknown> = Promise.resolve()
 
-  constructor (init: { path: string }) {
-    this.ds = new LevelDatastore(init.path)
+  constructor (init: CatalogInit) {
+    this.path = init.path
+    this.clock = init.clock ?? Date.now
   }
 
   async start (): Promise<void> {
-    await this.ds.open()
+    if (this.started) return
+    // the database is created here, not in the constructor: LevelDB opens itself once created
+    const store = new LevelDatastore(this.path)
+    await store.open()
+    this.store = store
+    this.started = true
   }
 
   async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
     await this.chain.catch(() => {})
-    await this.ds.close()
+    await this.store?.close()
+    this.store = undefined
   }
 
-  private async write (key: string, value: Uint8Array): Promise<void> {
-    await this.ds.db.put(key, value, { sync: true })
+  isStarted (): boolean {
+    return this.started
   }
 
-  async get (id: string): Promise<SnapshotRecord | undefined> {
-    try {
-      return await decodeRecord(await this.ds.get(new Key(SNAP + id)), { verify: false })
-    } catch (err: any) {
-      if (err.name === 'NotFoundError') return undefined
-      throw err
-    }
+  private check (): void {
+    if (!this.started) throw new CatalogNotStartedError(`the catalog at ${this.path} is not started`)
   }
 
-  /** Stores a record, merged with what is stored for the same ID; returns the stored result. */
-  async put (record: SnapshotRecord, now = Date.now()): Promise<SnapshotRecord> {
-    const run = async (): Promise<SnapshotRecord> => {
-      const have = await this.get(record.id)
-      const merged = have != null ? mergeRecords(have, record, now) : mergeRecords(record, record, now)
-      await this.write(SNAP + record.id, encodeRecord(merged).bytes)
-      return merged
-    }
-    const p = this.chain.then(run, run)
+  private get ds (): LevelDatastore {
+    if (this.store == null) throw new CatalogNotStartedError(`the catalog at ${this.path} is not started`)
+    return this.store
+  }
+
+  /** a durable write: LevelDB with sync, so the put survives a crash once it resolves */
+  private async write (key: string, value: Uint8Array, options: AbortOptions = {}): Promise<void> {
+    options.signal?.throwIfAborted()
+    await this.ds.db.put(new Key(key).toString(), value, { sync: true })
+  }
+
+  /** runs writes one after another, so that a read-merge-write never loses a concurrent one */
+  private async serial<T> (fn: () => Promise<T>): Promise<T> {
+    const p = this.chain.then(fn, fn)
     this.chain = p.catch(() => {})
     return p
   }
 
-  /** Newest first. */
-  async list (): Promise<SnapshotRecord[]> {
-    const out: SnapshotRecord[] = []
-    for await (const { value } of this.ds.query({ prefix: SNAP })) {
-      out.push(await decodeRecord(value, { verify: false }))
-    }
-    return out.sort((a, b) => b.startedAt - a.startedAt || (a.id < b.id ? -1 : 1))
-  }
-
-  /** A full ID or a unique prefix of one. */
-  async resolve (prefix: string): Promise<SnapshotRecord> {
-    const p = prefix.toLowerCase()
-    if (!/^[0-9a-f]{1,64}$/.test(p)) throw new NotFoundError(`no snapshot matches ${JSON.stringify(prefix)}: IDs are hex`)
-    const matches: string[] = []
-    for await (const key of this.ds.queryKeys({ prefix: SNAP + p })) matches.push(key.toString().slice(SNAP.length))
-    if (matches.length === 0) throw new NotFoundError(`no snapshot matches ${JSON.stringify(prefix)}`)
-    if (matches.length > 1) throw new AmbiguousIdError(`${JSON.stringify(prefix)} matches ${matches.length} snapshots (${matches.map(m => m.slice(0, 12)).join(', ')}): give more of the ID`)
-    return await this.get(matches[0]) as SnapshotRecord
-  }
-
-  async getMeta (key: string): Promise<string | undefined> {
+  private async read (id: string, options: AbortOptions = {}): Promise<SnapshotRecord | undefined> {
+    let bytes: Uint8Array
     try {
-      return new TextDecoder().decode(await this.ds.get(new Key(META + key)))
+      bytes = await this.ds.get(new Key(SNAP + id), options)
     } catch (err: any) {
-      if (err.name === 'NotFoundError') return undefined
+      if (isNotFound(err)) return undefined
+      throw err
+    }
+    try {
+      return await decodeRecord(bytes, { verify: false })
+    } catch (err: any) {
+      throw new InvalidRecordError(`catalog entry for snapshot ${id} is damaged: ${String(err.message)}`)
+    }
+  }
+
+  /** The record of a snapshot by full ID, its status as of now; undefined when not known. */
+  async get (id: string, options: AbortOptions = {}): Promise<SnapshotRecord | undefined> {
+    this.check()
+    const rec = await this.read(id, options)
+    return rec == null ? undefined : refreshRecord(rec, this.clock())
+  }
+
+  /**
+   * Stores a record, merged with what is stored for the same ID (each peer's best result, the
+   * status recomputed); returns what is stored. Results not stored yet have their signatures
+   * checked first. Throws ConflictingRecordError for a record that describes another snapshot
+   * under a known ID.
+   */
+  async put (record: SnapshotRecord, options: AbortOptions = {}): Promise<SnapshotRecord> {
+    this.check()
+    return this.serial(async () => {
+      const have = await this.read(record.id, options)
+      const known = new Map((have?.results ?? []).map(r => [r.peerId, r]))
+      for (const r of record.results) {
+        const k = known.get(r.peerId)
+        if (k != null && equalBytes(k.sig, r.sig)) continue
+        await verifyResult(r)
+      }
+      const now = this.clock()
+      const merged = mergeRecords(have ?? record, record, now)
+      await this.write(SNAP + record.id, encodeRecord(merged).bytes, options)
+      return merged
+    })
+  }
+
+  /** Every record, newest first (by start time, then Lamport time, then ID). Damaged entries are skipped and logged. */
+  async list (options: AbortOptions = {}): Promise<SnapshotRecord[]> {
+    this.check()
+    const now = this.clock()
+    const out: SnapshotRecord[] = []
+    for await (const { key, value } of this.ds.query({ prefix: SNAP }, options)) {
+      try {
+        out.push(refreshRecord(await decodeRecord(value, { verify: false }), now))
+      } catch (err: any) {
+        log.error('catalog entry %s is damaged: %s', key.toString(), err.message)
+      }
+    }
+    return out.sort((a, b) => b.startedAt - a.startedAt || b.lamport - a.lamport || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  }
+
+  /** A record by full ID or unique prefix. Throws NotFoundError or AmbiguousIdError naming the prefix. */
+  async resolve (prefix: string, options: AbortOptions = {}): Promise<SnapshotRecord> {
+    this.check()
+    const p = prefix.toLowerCase()
+    if (!/^[0-9a-f]{1,64}$/.test(p)) throw new NotFoundError(`no snapshot matches ${JSON.stringify(prefix)}: snapshot IDs are 1 to 64 hex digits`)
+    const matches: string[] = []
+    for await (const key of this.ds.queryKeys({ prefix: SNAP + p }, options)) {
+      matches.push(key.toString().slice(SNAP.length))
+      if (matches.length > 10) break
+    }
+    if (matches.length === 0) throw new NotFoundError(`no snapshot matches ${JSON.stringify(prefix)}`)
+    if (matches.length > 1) {
+      const some = matches.slice(0, 10).map(m => m.slice(0, Math.max(12, p.length + 4)))
+      throw new AmbiguousIdError(`${JSON.stringify(prefix)} matches ${matches.length > 10 ? 'more than 10' : matches.length} snapshots (${some.join(', ')}${matches.length > 10 ? ', …' : ''}): give more of the ID`)
+    }
+    const rec = await this.get(matches[0], options)
+    if (rec == null) throw new NotFoundError(`no snapshot matches ${JSON.stringify(prefix)}`)
+    return rec
+  }
+
+  /** A small value the agent keeps (previous manifest root, Lamport clock, head seq, ...). */
+  async getMeta (key: string, options: AbortOptions = {}): Promise<string | undefined> {
+    this.check()
+    try {
+      return new TextDecoder().decode(await this.ds.get(new Key(META + metaKey(key)), options))
+    } catch (err: any) {
+      if (isNotFound(err)) return undefined
       throw err
     }
   }
 
-  async setMeta (key: string, value: string): Promise<void> {
-    await this.write(META + key, new TextEncoder().encode(value))
+  /** Stores a small value durably. */
+  async setMeta (key: string, value: string, options: AbortOptions = {}): Promise<void> {
+    this.check()
+    const k = META + metaKey(key)
+    await this.serial(async () => { await this.write(k, new TextEncoder().encode(value), options) })
   }
+}
+
+function metaKey (key: string): string {
+  if (key.length === 0 || key.length > 512) throw new RangeError(`catalog meta key must be 1 to 512 characters, got ${key.length}`)
+  return key
+}
+
+function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }

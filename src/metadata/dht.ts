@@ -2,21 +2,28 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { CID } from 'multiformats/cid'
 import { equals } from 'uint8arrays/equals'
+import { isSnapshotId, peerIdProblem } from '../snapshot/index.js'
 import { DAG_CBOR, cidForBytes } from '../store/index.js'
 import { InvalidRecordError } from './errors.js'
 import { decodeRecord } from './record.js'
-import type { PrivateKey } from '@libp2p/interface'
+import type { AbortOptions, PrivateKey } from '@libp2p/interface'
 
+/** `/snapmesh-snap/<record CID>` → record bytes */
 export const RECORD_NAMESPACE = 'snapmesh-snap'
+/** `/snapmesh-head/<peer ID>` → that agent's signed head */
 export const HEAD_NAMESPACE = 'snapmesh-head'
+/** Most snapshots one head lists (the most recent). */
 export const MAX_HEAD_SNAPSHOTS = 1000
+/** Largest head accepted. */
+export const MAX_HEAD_BYTES = 256 * 1024
+const SHA2_256 = 0x12
 
 const enc = new TextEncoder()
-const dec = new TextDecoder()
+const dec = new TextDecoder('utf-8', { fatal: true })
 
-/** `/snapmesh-snap/<CID>`: where a snapshot record lives, named by its own hash */
+/** `/snapmesh-snap/<CID in base32>`: where a snapshot record lives, named by its own hash */
 export function recordKey (cid: CID): Uint8Array {
-  return enc.encode(`/${RECORD_NAMESPACE}/${cid.toString()}`)
+  return enc.encode(`/${RECORD_NAMESPACE}/${cid.toV1().toString()}`)
 }
 
 /** `/snapmesh-head/<peer ID>`: that agent's signed list of the snapshots it knows */
@@ -25,84 +32,165 @@ export function headKey (peerId: string): Uint8Array {
 }
 
 function keyRest (key: Uint8Array, ns: string): string {
-  const s = dec.decode(key)
+  let s: string
+  try {
+    s = dec.decode(key)
+  } catch {
+    throw new InvalidRecordError(`DHT key of ${key.length} bytes is not UTF-8 text`)
+  }
   const prefix = `/${ns}/`
-  if (!s.startsWith(prefix)) throw new InvalidRecordError(`key ${s} is not in namespace ${ns}`)
+  if (!s.startsWith(prefix)) throw new InvalidRecordError(`DHT key ${JSON.stringify(s.slice(0, 80))} is not in namespace /${ns}/`)
   return s.slice(prefix.length)
 }
 
+/** The CID a record key names; throws InvalidRecordError for anything else. */
+export function parseRecordKey (key: Uint8Array): CID {
+  const rest = keyRest(key, RECORD_NAMESPACE)
+  let cid: CID
+  try {
+    cid = CID.parse(rest)
+  } catch (err: any) {
+    throw new InvalidRecordError(`record key /${RECORD_NAMESPACE}/${rest.slice(0, 80)} does not end in a CID: ${String(err.message)}`)
+  }
+  if (cid.version !== 1 || cid.code !== DAG_CBOR || cid.multihash.code !== SHA2_256) {
+    throw new InvalidRecordError(`record key CID ${cid.toString()} must be a CIDv1 of dag-cbor over sha2-256`)
+  }
+  return cid
+}
+
+/** The peer ID a head key names; throws InvalidRecordError for anything else. */
+export function parseHeadKey (key: Uint8Array): string {
+  const peer = keyRest(key, HEAD_NAMESPACE)
+  const problem = peerIdProblem(peer)
+  if (problem != null) throw new InvalidRecordError(`head key /${HEAD_NAMESPACE}/${peer.slice(0, 80)}: the peer ID ${problem}`)
+  return peer
+}
+
+export interface HeadEntry { id: string, cid: CID }
+
+/** An agent's signed list of the snapshots it knows, newest first. */
 export interface Head {
   v: 1
   type: 'snapmesh/head'
   peerId: string
+  /** grows with every new head of this peer; the DHT keeps the highest */
   seq: number
-  snapshots: Array<{ id: string, cid: CID }>
+  snapshots: HeadEntry[]
   sig: Uint8Array
 }
 
-function headPayload (h: Omit<Head, 'sig'>): Uint8Array {
+function headPayload (h: { peerId: string, seq: number, snapshots: HeadEntry[] }): Uint8Array {
   return dagCbor.encode({ v: 1, type: 'snapmesh/head', peerId: h.peerId, seq: h.seq, snapshots: h.snapshots.map(s => ({ id: s.id, cid: s.cid })) })
 }
 
-export async function signHead (privateKey: PrivateKey, h: { peerId: string, seq: number, snapshots: Array<{ id: string, cid: CID }> }): Promise<Uint8Array> {
-  const body = { v: 1 as const, type: 'snapmesh/head' as const, peerId: h.peerId, seq: h.seq, snapshots: h.snapshots.slice(0, MAX_HEAD_SNAPSHOTS) }
+/**
+ * Signs and encodes a head. The list is cut to the first MAX_HEAD_SNAPSHOTS entries, so pass it
+ * newest first.
+ */
+export async function signHead (privateKey: PrivateKey, h: { peerId: string, seq: number, snapshots: HeadEntry[] }, options: AbortOptions = {}): Promise<Uint8Array> {
+  options.signal?.throwIfAborted()
+  const body = { peerId: h.peerId, seq: h.seq, snapshots: h.snapshots.slice(0, MAX_HEAD_SNAPSHOTS).map(s => ({ id: s.id, cid: s.cid })) }
   const sig = await privateKey.sign(headPayload(body))
-  return dagCbor.encode({ ...body, sig })
+  const bytes = dagCbor.encode({ v: 1, type: 'snapmesh/head', ...body, sig })
+  decodeHeadFields(bytes)
+  return bytes
 }
 
-/** Decodes a head and checks its signature against the peer it names. */
-export async function decodeHead (bytes: Uint8Array): Promise<Head> {
+const HEAD_FIELDS: ReadonlySet<string> = new Set(['v', 'type', 'peerId', 'seq', 'snapshots', 'sig'])
+
+function decodeHeadFields (bytes: Uint8Array): Head {
+  const w = 'head'
+  if (bytes.length > MAX_HEAD_BYTES) throw new InvalidRecordError(`${w} of ${bytes.length} bytes exceeds the limit of ${MAX_HEAD_BYTES}`)
   let o: any
   try {
     o = dagCbor.decode(bytes)
   } catch (err: any) {
-    throw new InvalidRecordError(`head is not dag-cbor: ${String(err.message)}`)
+    throw new InvalidRecordError(`${w} is not dag-cbor: ${String(err.message)}`)
   }
-  if (o == null || o.v !== 1 || o.type !== 'snapmesh/head') throw new InvalidRecordError('not a snapmesh head')
-  if (typeof o.seq !== 'number' || !Number.isSafeInteger(o.seq) || o.seq < 0) throw new InvalidRecordError('head: field "seq" must be a non-negative integer')
-  if (!Array.isArray(o.snapshots) || o.snapshots.length > MAX_HEAD_SNAPSHOTS) throw new InvalidRecordError(`head: field "snapshots" must list at most ${MAX_HEAD_SNAPSHOTS} entries`)
-  for (const s of o.snapshots) {
-    if (typeof s?.id !== 'string' || !/^[0-9a-f]{64}$/.test(s.id) || CID.asCID(s.cid) == null) throw new InvalidRecordError('head: a snapshot entry is not { id, cid }')
+  if (o == null || typeof o !== 'object' || Array.isArray(o) || o instanceof Uint8Array) throw new InvalidRecordError(`${w} must be a map`)
+  if (o.v !== 1) throw new InvalidRecordError(`${w}: field "v" must be 1`)
+  if (o.type !== 'snapmesh/head') throw new InvalidRecordError(`${w}: field "type" must be "snapmesh/head"`)
+  for (const k of Object.keys(o)) if (!HEAD_FIELDS.has(k)) throw new InvalidRecordError(`${w}: unknown field "${k}"`)
+  const problem = peerIdProblem(o.peerId)
+  if (problem != null) throw new InvalidRecordError(`${w}: field "peerId" ${problem}`)
+  if (typeof o.seq !== 'number' || !Number.isSafeInteger(o.seq) || o.seq < 0) throw new InvalidRecordError(`${w}: field "seq" must be a non-negative integer`)
+  if (!Array.isArray(o.snapshots) || o.snapshots.length > MAX_HEAD_SNAPSHOTS) throw new InvalidRecordError(`${w}: field "snapshots" must be a list of at most ${MAX_HEAD_SNAPSHOTS} entries`)
+  const snapshots: HeadEntry[] = []
+  for (const [i, s] of (o.snapshots as any[]).entries()) {
+    if (s == null || typeof s !== 'object' || Object.keys(s).some(k => k !== 'id' && k !== 'cid')) throw new InvalidRecordError(`${w}: snapshots[${i}] must be a map of { id, cid }`)
+    if (!isSnapshotId(s.id)) throw new InvalidRecordError(`${w}: snapshots[${i}]: field "id" must be 64 lowercase hex digits`)
+    const cid = CID.asCID(s.cid)
+    if (cid == null || cid.version !== 1 || cid.code !== DAG_CBOR || cid.multihash.code !== SHA2_256) throw new InvalidRecordError(`${w}: snapshots[${i}]: field "cid" must be a CIDv1 of dag-cbor over sha2-256`)
+    snapshots.push({ id: s.id, cid })
   }
-  if (!(o.sig instanceof Uint8Array)) throw new InvalidRecordError('head: field "sig" is missing')
+  if (!(o.sig instanceof Uint8Array) || o.sig.length !== 64) throw new InvalidRecordError(`${w}: field "sig" must be a 64-byte signature`)
+  return { v: 1, type: 'snapmesh/head', peerId: o.peerId, seq: o.seq, snapshots, sig: o.sig }
+}
+
+/** Decodes a head strictly and checks its signature against the peer it names. */
+export async function decodeHead (bytes: Uint8Array): Promise<Head> {
+  const head = decodeHeadFields(bytes)
   let ok = false
   try {
-    const key = peerIdFromString(o.peerId).publicKey
-    ok = key != null && await key.verify(headPayload(o), o.sig)
+    const key = peerIdFromString(head.peerId).publicKey
+    ok = key != null && await key.verify(headPayload(head), head.sig)
   } catch {}
-  if (!ok) throw new InvalidRecordError(`head claims peer ${String(o.peerId)} but is not signed by its key`)
-  return o as Head
+  if (!ok) throw new InvalidRecordError(`head claims peer ${head.peerId} but is not signed by its key`)
+  return head
 }
 
-/** kad-dht validators: peers store a value under our namespaces only if these pass. */
-export const validators = {
-  [RECORD_NAMESPACE]: async (key: Uint8Array, value: Uint8Array): Promise<void> => {
-    const cid = CID.parse(keyRest(key, RECORD_NAMESPACE))
-    if (cid.code !== DAG_CBOR) throw new InvalidRecordError(`record key ${cid.toString()} is not a dag-cbor CID`)
-    if (!equals(cidForBytes(value, DAG_CBOR).multihash.bytes, cid.multihash.bytes)) {
-      throw new InvalidRecordError(`record bytes do not hash to the CID in the key ${cid.toString()}`)
+/** A record key's validator: the value must hash to the key's CID and decode as a valid record. */
+async function validateRecord (key: Uint8Array, value: Uint8Array, options?: AbortOptions): Promise<void> {
+  const cid = parseRecordKey(key)
+  if (!equals(cidForBytes(value, DAG_CBOR).multihash.bytes, cid.multihash.bytes)) {
+    throw new InvalidRecordError(`record bytes do not hash to the CID in the key ${cid.toString()}`)
+  }
+  options?.signal?.throwIfAborted()
+  await decodeRecord(value)
+}
+
+/** A head key's validator: a valid head, signed by the peer the key names. */
+async function validateHead (key: Uint8Array, value: Uint8Array, options?: AbortOptions): Promise<void> {
+  const peer = parseHeadKey(key)
+  options?.signal?.throwIfAborted()
+  const head = await decodeHead(value)
+  if (head.peerId !== peer) throw new InvalidRecordError(`head of ${head.peerId} stored under the key of ${peer}`)
+}
+
+/** kad-dht validators, by namespace: peers store a value under our namespaces only if these pass. */
+export const validators: Record<string, (key: Uint8Array, value: Uint8Array, options?: AbortOptions) => Promise<void>> = {
+  [RECORD_NAMESPACE]: validateRecord,
+  [HEAD_NAMESPACE]: validateHead
+}
+
+function compareBytes (a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i]
+  return a.length - b.length
+}
+
+/** The index of the head with the highest seq; equal seqs go to the smallest bytes, so every peer picks the same. */
+function selectHead (_key: Uint8Array, values: Uint8Array[]): number {
+  let best = 0
+  let bestSeq = -1
+  values.forEach((v, i) => {
+    let seq: unknown
+    try {
+      seq = (dagCbor.decode(v) as any)?.seq
+    } catch {
+      return
     }
-    await decodeRecord(value)
-  },
-  [HEAD_NAMESPACE]: async (key: Uint8Array, value: Uint8Array): Promise<void> => {
-    const peer = keyRest(key, HEAD_NAMESPACE)
-    const head = await decodeHead(value)
-    if (head.peerId !== peer) throw new InvalidRecordError(`head of ${head.peerId} stored under the key of ${peer}`)
-  }
+    if (typeof seq !== 'number' || !Number.isSafeInteger(seq)) return
+    if (seq > bestSeq || (seq === bestSeq && compareBytes(v, values[best]) < 0)) {
+      best = i
+      bestSeq = seq
+    }
+  })
+  return best
 }
 
-/** kad-dht selectors: records are immutable; for heads the highest `seq` wins. */
-export const selectors = {
+/** kad-dht selectors, by namespace: records are immutable (any copy will do); heads: the highest seq. */
+export const selectors: Record<string, (key: Uint8Array, values: Uint8Array[]) => number> = {
   [RECORD_NAMESPACE]: (_key: Uint8Array, _values: Uint8Array[]): number => 0,
-  [HEAD_NAMESPACE]: (_key: Uint8Array, values: Uint8Array[]): number => {
-    let best = 0
-    let bestSeq = -1
-    values.forEach((v, i) => {
-      try {
-        const seq = (dagCbor.decode(v) as any)?.seq
-        if (typeof seq === 'number' && seq > bestSeq) { best = i; bestSeq = seq }
-      } catch {}
-    })
-    return best
-  }
+  [HEAD_NAMESPACE]: selectHead
 }

@@ -1,4 +1,5 @@
 export * from './errors.js'
 export * from './record.js'
 export * from './dht.js'
-export { Catalog } from './catalog.js'
+export { Catalog, type CatalogInit } from './catalog.js'
+export { Republisher, DHT_RECORD_TTL_MS, type RepublisherComponents, type RepublisherInit, type RepublishReport, type RepublishValue } from './republish.js'

@@ -1,11 +1,17 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { DAG_CBOR, cidForBytes } from '../store/index.js'
-import { InvalidMessageError, applyResult, computeStatus, decodeMarkerObject, decodeResultObject, newState, verifyResult, type Marker, type SignedResult, type SnapshotState, type SnapshotStatus } from '../snapshot/index.js'
-import { InvalidRecordError } from './errors.js'
+import {
+  MAX_PARTICIPANTS, applyResult, checkMarkerFields, computeStatus, decodeResultObject, newState, sortedResults, verifyResult,
+  type Marker, type SignedResult, type SnapshotState, type SnapshotStatus
+} from '../snapshot/index.js'
+import { ConflictingRecordError, InvalidRecordError } from './errors.js'
 import type { CID } from 'multiformats/cid'
 
 /** Largest record accepted from the DHT or the catalog. */
 export const MAX_RECORD_BYTES = 2 * 1024 * 1024
+const MAX_REASON_LENGTH = 8192
+const STATUSES: ReadonlySet<string> = new Set(['running', 'complete', 'partial', 'failed'])
+const RECORD_FIELDS: ReadonlySet<string> = new Set(['v', 'type', 'id', 'tag', 'initiator', 'lamport', 'startedAt', 'deadline', 'expected', 'results', 'status', 'reasons', 'finishedAt'])
 
 /** A snapshot as every agent stores it: the marker's fields, every signed result, the status. */
 export interface SnapshotRecord {
@@ -18,19 +24,21 @@ export interface SnapshotRecord {
   startedAt: number
   deadline: number
   expected: string[]
+  /** one per peer, sorted by peer ID */
   results: SignedResult[]
   status: SnapshotStatus
   reasons?: string[]
   finishedAt?: number
 }
 
+/** The marker a record was made from. */
 export function markerOf (r: SnapshotRecord): Marker {
-  const m: Marker = { v: 1, type: 'marker', id: r.id, initiator: r.initiator, lamport: r.lamport, startedAt: r.startedAt, deadline: r.deadline, expected: r.expected, consistency: 'marker' }
+  const m: Marker = { v: 1, type: 'marker', id: r.id, initiator: r.initiator, lamport: r.lamport, startedAt: r.startedAt, deadline: r.deadline, expected: [...r.expected], consistency: 'marker' }
   if (r.tag != null) m.tag = r.tag
   return m
 }
 
-/** The record of a protocol state at `now`; results sorted by peer ID so equal states encode equally. */
+/** The record of a protocol state, its status computed at `now`. */
 export function recordFromState (state: SnapshotState, now: number): SnapshotRecord {
   const { status, reasons, finishedAt } = computeStatus(state, now)
   const m = state.marker
@@ -43,7 +51,7 @@ export function recordFromState (state: SnapshotState, now: number): SnapshotRec
     startedAt: m.startedAt,
     deadline: m.deadline,
     expected: [...m.expected].sort(),
-    results: [...state.results.values()].sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0),
+    results: sortedResults(state),
     status
   }
   if (m.tag != null) rec.tag = m.tag
@@ -52,63 +60,129 @@ export function recordFromState (state: SnapshotState, now: number): SnapshotRec
   return rec
 }
 
+/** The protocol state a record holds (each peer's best result). */
 export function stateFromRecord (r: SnapshotRecord): SnapshotState {
   let s = newState(markerOf(r))
   for (const res of r.results) s = applyResult(s, res)
   return s
 }
 
-/** Union of both records' results, status recomputed at `now`. */
+/** The record with its status recomputed at `now` (a record stored while running may be stale). */
+export function refreshRecord (r: SnapshotRecord, now: number): SnapshotRecord {
+  return recordFromState(stateFromRecord(r), now)
+}
+
+function sameMarker (a: SnapshotRecord, b: SnapshotRecord): string | undefined {
+  for (const k of ['initiator', 'lamport', 'startedAt', 'deadline', 'tag'] as const) {
+    if (a[k] !== b[k]) return `field "${k}" differs (${JSON.stringify(a[k])} and ${JSON.stringify(b[k])})`
+  }
+  const ea = [...a.expected].sort()
+  const eb = [...b.expected].sort()
+  if (ea.length !== eb.length || ea.some((p, i) => p !== eb[i])) return `field "expected" differs (${ea.length} and ${eb.length} peers)`
+  return undefined
+}
+
+/**
+ * The union of two records of one snapshot: each peer's best result by the protocol's rules, the
+ * status recomputed at `now`. The results are taken as they are: records come from decodeRecord,
+ * which checks every signature, or from the protocol, which holds only verified results.
+ * Throws ConflictingRecordError when the two describe different snapshots under one ID.
+ */
 export function mergeRecords (a: SnapshotRecord, b: SnapshotRecord, now: number): SnapshotRecord {
-  if (a.id !== b.id) throw new InvalidRecordError(`cannot merge records of different snapshots ${a.id.slice(0, 8)} and ${b.id.slice(0, 8)}`)
+  if (a.id !== b.id) throw new ConflictingRecordError(`cannot merge the records of two snapshots, ${a.id} and ${b.id}`)
+  const diff = sameMarker(a, b)
+  if (diff != null) throw new ConflictingRecordError(`two records of snapshot ${a.id} describe different snapshots: ${diff}`)
   let s = stateFromRecord(a)
   for (const r of b.results) s = applyResult(s, r)
   return recordFromState(s, now)
 }
 
-export function encodeRecord (r: SnapshotRecord): { cid: CID, bytes: Uint8Array } {
-  const clean = Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined))
-  const bytes = dagCbor.encode(clean)
-  return { cid: cidForBytes(bytes, DAG_CBOR), bytes }
+/** drops undefined fields, which dag-cbor refuses */
+function clean<T extends object> (o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T
 }
 
 /**
- * Decodes a record strictly. With `verify` (the default), every result's signature is checked
- * against the peer it names: a record from the network cannot smuggle in a forged result.
+ * The record's canonical dag-cbor bytes and their CID (CIDv1, dag-cbor, sha2-256). Results and
+ * expected peers are written sorted, so equal records have equal CIDs.
+ */
+export function encodeRecord (r: SnapshotRecord): { cid: CID, bytes: Uint8Array } {
+  const canonical = clean({
+    ...r,
+    expected: [...r.expected].sort(),
+    results: [...r.results].sort((x, y) => x.peerId < y.peerId ? -1 : x.peerId > y.peerId ? 1 : 0).map(x => clean(x))
+  })
+  const bytes = dagCbor.encode(canonical)
+  return { cid: cidForBytes(bytes, DAG_CBOR), bytes }
+}
+
+const describe = (v: unknown): string => v === undefined ? 'nothing' : Array.isArray(v) ? `a list of ${v.length}` : typeof v === 'string' ? JSON.stringify(v.slice(0, 40)) : String(v)
+
+/**
+ * Decodes a record strictly: every field, every result, results sorted by peer ID with one per
+ * peer, and a status its results allow. With `verify` (the default), every result's signature is
+ * checked against the peer it names, so a record from the network cannot smuggle in a forged
+ * result. Throws InvalidRecordError naming the field.
  */
 export async function decodeRecord (bytes: Uint8Array, options: { verify?: boolean } = {}): Promise<SnapshotRecord> {
-  if (bytes.length > MAX_RECORD_BYTES) throw new InvalidRecordError(`snapshot record of ${bytes.length} bytes exceeds ${MAX_RECORD_BYTES}`)
+  const w = 'snapshot record'
+  if (bytes.length > MAX_RECORD_BYTES) throw new InvalidRecordError(`${w} of ${bytes.length} bytes exceeds the limit of ${MAX_RECORD_BYTES}`)
   let o: any
   try {
     o = dagCbor.decode(bytes)
   } catch (err: any) {
-    throw new InvalidRecordError(`snapshot record is not dag-cbor: ${String(err.message)}`)
+    throw new InvalidRecordError(`${w} is not dag-cbor: ${String(err.message)}`)
   }
-  if (o == null || typeof o !== 'object' || o.v !== 1 || o.type !== 'snapmesh/snapshot') throw new InvalidRecordError('not a snapmesh snapshot record')
-  const known = new Set(['v', 'type', 'id', 'tag', 'initiator', 'lamport', 'startedAt', 'deadline', 'expected', 'results', 'status', 'reasons', 'finishedAt'])
-  for (const k of Object.keys(o)) if (!known.has(k)) throw new InvalidRecordError(`snapshot record: unknown field "${k}"`)
-  let marker: Marker
+  if (o == null || typeof o !== 'object' || Array.isArray(o) || o instanceof Uint8Array) throw new InvalidRecordError(`${w} must be a map`)
+  if (o.v !== 1) throw new InvalidRecordError(`${w}: field "v" must be 1, got ${describe(o.v)}`)
+  if (o.type !== 'snapmesh/snapshot') throw new InvalidRecordError(`${w}: field "type" must be "snapmesh/snapshot", got ${describe(o.type)}`)
+  for (const k of Object.keys(o)) if (!RECORD_FIELDS.has(k)) throw new InvalidRecordError(`${w}: unknown field "${k}"`)
+  let fields
   try {
-    marker = decodeMarkerObject({ v: 1, type: 'marker', id: o.id, initiator: o.initiator, lamport: o.lamport, ...(o.tag !== undefined ? { tag: o.tag } : {}), startedAt: o.startedAt, deadline: o.deadline, expected: o.expected, consistency: 'marker' })
+    fields = checkMarkerFields(o, w)
   } catch (err: any) {
-    throw new InvalidRecordError(`snapshot record: ${String(err.message).replace(/^marker: /, '')}`)
+    throw new InvalidRecordError(String(err.message))
   }
-  if (!Array.isArray(o.results)) throw new InvalidRecordError('snapshot record: field "results" must be a list')
+  if (!Array.isArray(o.results) || o.results.length > 2 * MAX_PARTICIPANTS) throw new InvalidRecordError(`${w}: field "results" must be a list of at most ${2 * MAX_PARTICIPANTS} results, got ${describe(o.results)}`)
   const results: SignedResult[] = []
-  for (const [i, r] of o.results.entries()) {
+  for (const [i, r] of (o.results as unknown[]).entries()) {
+    const at = `${w}: results[${i}]`
+    let res: SignedResult
     try {
-      const res = decodeResultObject(r)
-      if (res.id !== marker.id) throw new InvalidMessageError(`belongs to snapshot ${res.id.slice(0, 8)}`)
-      if (options.verify !== false) await verifyResult(res)
-      results.push(res)
+      res = decodeResultObject(r, at)
     } catch (err: any) {
-      throw new InvalidRecordError(`snapshot record: results[${i}]: ${String(err.message)}`)
+      throw new InvalidRecordError(String(err.message))
     }
+    if (res.id !== fields.id) throw new InvalidRecordError(`${at}: field "id" is ${res.id}, a result of another snapshot`)
+    const prev = results.at(-1)
+    if (prev != null && !(prev.peerId < res.peerId)) throw new InvalidRecordError(`${at}: results must be sorted by peer ID with one per peer (${res.peerId} comes after ${prev.peerId})`)
+    if (options.verify !== false) {
+      try {
+        await verifyResult(res)
+      } catch (err: any) {
+        throw new InvalidRecordError(`${at}: ${String(err.message)}`)
+      }
+    }
+    results.push(res)
   }
-  if (!['running', 'complete', 'partial', 'failed'].includes(o.status)) throw new InvalidRecordError(`snapshot record: bad status ${JSON.stringify(o.status)}`)
-  const rec: SnapshotRecord = { v: 1, type: 'snapmesh/snapshot', id: marker.id, initiator: marker.initiator, lamport: marker.lamport, startedAt: marker.startedAt, deadline: marker.deadline, expected: marker.expected, results, status: o.status }
-  if (marker.tag != null) rec.tag = marker.tag
-  if (Array.isArray(o.reasons)) rec.reasons = o.reasons.filter((x: unknown) => typeof x === 'string')
-  if (typeof o.finishedAt === 'number') rec.finishedAt = o.finishedAt
+  const rec: SnapshotRecord = { v: 1, type: 'snapmesh/snapshot', ...fields, results, status: o.status }
+  if (!STATUSES.has(o.status)) throw new InvalidRecordError(`${w}: field "status" must be one of running, complete, partial, failed, got ${describe(o.status)}`)
+  const state = stateFromRecord(rec)
+  const before = computeStatus(state, rec.deadline - 1).status
+  const after = computeStatus(state, rec.deadline).status
+  if (o.status !== before && o.status !== after) {
+    throw new InvalidRecordError(`${w}: field "status" is "${String(o.status)}" but its results make it "${before}"${after !== before ? ` or "${after}"` : ''}`)
+  }
+  if (o.reasons !== undefined) {
+    if (!Array.isArray(o.reasons) || o.reasons.length > MAX_PARTICIPANTS) throw new InvalidRecordError(`${w}: field "reasons" must be a list of at most ${MAX_PARTICIPANTS} strings, got ${describe(o.reasons)}`)
+    for (const [i, x] of (o.reasons as unknown[]).entries()) {
+      if (typeof x !== 'string' || x.length > MAX_REASON_LENGTH) throw new InvalidRecordError(`${w}: field "reasons" entry ${i} must be a string of at most ${MAX_REASON_LENGTH} characters`)
+    }
+    rec.reasons = o.reasons
+  }
+  if (o.finishedAt !== undefined) {
+    if (typeof o.finishedAt !== 'number' || !Number.isSafeInteger(o.finishedAt) || o.finishedAt < 0) throw new InvalidRecordError(`${w}: field "finishedAt" must be a non-negative integer, got ${describe(o.finishedAt)}`)
+    rec.finishedAt = o.finishedAt
+  }
   return rec
 }

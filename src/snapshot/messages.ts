@@ -2,26 +2,43 @@ import { createHash } from 'node:crypto'
 import * as dagCbor from '@ipld/dag-cbor'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { CID } from 'multiformats/cid'
-import { InvalidMessageError, InvalidSignatureError } from './errors.js'
+import { InvalidMessageError, InvalidSignatureError, MessageTooLargeError } from './errors.js'
 import type { CaptureProblem, CaptureStats } from '../capture/index.js'
 import type { PrivateKey } from '@libp2p/interface'
 
+/** The gossipsub topic that carries markers and results. */
 export const SNAPSHOT_TOPIC = '/snapmesh/snapshots/1.0.0'
 /** No snapshot message may be larger than this. */
 export const MAX_MESSAGE_BYTES = 256 * 1024
+/** Most participants one marker may name. */
 export const MAX_PARTICIPANTS = 1024
-export const MAX_PROBLEMS = 200
-const MAX_STRING = 4096
+/** Most problems one result may list (the rest are only counted). */
+export const MAX_PROBLEMS = 1000
+/** Longest time from a marker's start to its deadline. */
+export const MAX_DEADLINE_MS = 7 * 24 * 3600 * 1000
+export const MAX_TAG_LENGTH = 256
+export const MAX_NAME_LENGTH = 256
+export const MAX_ERROR_LENGTH = 4096
+const MAX_PEER_ID_LENGTH = 128
+const MAX_PROBLEM_SOURCE = 256
+const MAX_PROBLEM_PATH = 4096
+const MAX_PROBLEM_MESSAGE = 1024
+const SIGNATURE_BYTES = 64
 
 export interface Marker {
   v: 1
   type: 'marker'
+  /** 64 lowercase hex digits */
   id: string
+  /** peer ID of the agent that started the snapshot */
   initiator: string
   lamport: number
   tag?: string
+  /** ms since the epoch */
   startedAt: number
+  /** ms since the epoch, absolute */
   deadline: number
+  /** peer IDs: sorted, unique, including the initiator */
   expected: string[]
   consistency: 'marker'
 }
@@ -29,17 +46,21 @@ export interface Marker {
 /** a capture's figures, carried as they are in the result */
 export type ResultStats = CaptureStats
 
-export const STAT_FIELDS: Array<keyof ResultStats> = ['files', 'dirs', 'symlinks', 'bytes', 'filesRead', 'filesReused', 'bytesRead', 'chunks', 'newChunks', 'newBytes', 'durationMs']
+export const STAT_FIELDS: ReadonlyArray<keyof ResultStats> = ['files', 'dirs', 'symlinks', 'bytes', 'filesRead', 'filesReused', 'bytesRead', 'chunks', 'newChunks', 'newBytes', 'durationMs']
 
 export type Problem = CaptureProblem
 
+/** What a participant reports for a snapshot, before it is signed. */
 export interface ResultBody {
   id: string
   peerId: string
+  /** the host's name, for people */
   name: string
   lamport: number
+  /** ms since the epoch */
   time: number
   status: 'ok' | 'error'
+  /** manifest root; required when status is 'ok', absent otherwise */
   root?: CID
   stats?: ResultStats
   problems?: Problem[]
@@ -51,14 +72,15 @@ export interface ResultBody {
 export interface SignedResult extends ResultBody {
   v: 1
   type: 'result'
+  /** Ed25519 signature by `peerId`'s key over the dag-cbor encoding of the result without `sig` */
   sig: Uint8Array
 }
 
 export type SnapshotMessage = Marker | SignedResult
 
 /** A fresh snapshot ID: 64 hex digits of sha256(initiator, lamport, time, random bytes). */
-export function newSnapshotId (initiator: string, lamport: number, now: number, random: Uint8Array): string {
-  return createHash('sha256').update(`${initiator}\n${lamport}\n${now}\n`).update(random).digest('hex')
+export function newSnapshotId (initiator: string, lamport: number, now: number, randomBytes: Uint8Array): string {
+  return createHash('sha256').update(`${initiator}\n${lamport}\n${now}\n`).update(randomBytes).digest('hex')
 }
 
 /** drops undefined fields, which dag-cbor refuses */
@@ -66,150 +88,317 @@ function clean<T extends object> (o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T
 }
 
-export function encodeMarker (m: Marker): Uint8Array {
-  return dagCbor.encode(clean(m))
+/** cuts a string to at most `max` UTF-16 units without splitting a surrogate pair */
+function clip (s: string, max: number): string {
+  if (s.length <= max) return s
+  let end = max
+  const c = s.charCodeAt(end - 1)
+  if (c >= 0xd800 && c <= 0xdbff) end--
+  return s.slice(0, end)
 }
 
-function payload (body: ResultBody): Uint8Array {
-  const { sig: _sig, ...rest } = body as Partial<SignedResult>
-  return dagCbor.encode(clean({ ...clean(rest), v: 1, type: 'result' }))
+// ---- strict field checks ---------------------------------------------------------------------
+
+type Obj = Record<string, unknown>
+
+const isObj = (v: unknown): v is Obj => v != null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array) && CID.asCID(v) == null
+
+function describe (v: unknown): string {
+  if (v === undefined) return 'nothing'
+  if (v === null) return 'null'
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v)
+  if (v instanceof Uint8Array) return `${v.length} bytes`
+  if (Array.isArray(v)) return `a list of ${v.length}`
+  if (CID.asCID(v) != null) return 'a CID'
+  return `a ${typeof v === 'object' ? 'map' : typeof v}`
 }
 
-/** Bounds the problem list so that the result fits in one message. */
-export function boundProblems (body: ResultBody): ResultBody {
-  if (body.problems == null || body.problems.length <= MAX_PROBLEMS) return body
-  return { ...body, problems: body.problems.slice(0, MAX_PROBLEMS).map(p => ({ source: p.source.slice(0, 256), path: p.path.slice(0, 1024), message: p.message.slice(0, 512) })), problemCount: body.problemCount ?? body.problems.length }
+function fail (where: string, field: string, what: string, ...value: unknown[]): never {
+  const got = value.length > 0 ? `, got ${describe(value[0])}` : ''
+  throw new InvalidMessageError(`${where}: field "${field}" ${what}${got}`, field)
 }
 
-/** Signs a result with the peer's own key; anyone can check it later from the peer ID alone. */
-export async function signResult (privateKey: PrivateKey, body: ResultBody): Promise<SignedResult> {
-  const b = boundProblems(body)
-  const sig = await privateKey.sign(payload(b))
-  return clean({ ...b, v: 1, type: 'result', sig }) as SignedResult
+function str (o: Obj, k: string, where: string, max: number): string {
+  const v = o[k]
+  if (typeof v !== 'string') fail(where, k, 'must be a string', v)
+  if (v.length > max) fail(where, k, `must be at most ${max} characters long, got ${v.length}`)
+  return v
 }
 
-export async function verifyResult (r: SignedResult): Promise<void> {
-  let ok = false
-  try {
-    const key = peerIdFromString(r.peerId).publicKey
-    if (key == null) throw new Error('peer ID carries no public key')
-    ok = await key.verify(payload(r), r.sig)
-  } catch (err: any) {
-    throw new InvalidSignatureError(`result for snapshot ${r.id.slice(0, 8)} from ${r.peerId}: cannot check signature: ${String(err.message)}`)
+function optStr (o: Obj, k: string, where: string, max: number): string | undefined {
+  return o[k] === undefined ? undefined : str(o, k, where, max)
+}
+
+function uint (o: Obj, k: string, where: string): number {
+  const v = o[k]
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(where, k, 'must be a non-negative integer', v)
+  return v
+}
+
+function optUint (o: Obj, k: string, where: string): number | undefined {
+  return o[k] === undefined ? undefined : uint(o, k, where)
+}
+
+function only (o: Obj, known: ReadonlySet<string>, where: string): void {
+  for (const k of Object.keys(o)) {
+    if (!known.has(k)) throw new InvalidMessageError(`${where}: unknown field "${k}"`, k)
   }
-  if (!ok) throw new InvalidSignatureError(`result for snapshot ${r.id.slice(0, 8)} claims peer ${r.peerId} but is not signed by its key`)
+}
+
+/** Why `v` is not the canonical string of an Ed25519 peer ID, or undefined when it is one. */
+export function peerIdProblem (v: unknown): string | undefined {
+  if (typeof v !== 'string') return `must be a peer ID string, got ${describe(v)}`
+  if (v.length > MAX_PEER_ID_LENGTH) return `is ${v.length} characters long, longer than any peer ID`
+  try {
+    const id = peerIdFromString(v)
+    if (id.type !== 'Ed25519') return `must be an Ed25519 peer ID, got a ${id.type} one`
+    if (id.toString() !== v) return `must be written in its canonical form ${id.toString()}`
+  } catch (err: any) {
+    return `is not a valid peer ID ${describe(v)} (${String(err.message)})`
+  }
+  return undefined
+}
+
+function peerIdField (o: Obj, k: string, where: string): string {
+  const problem = peerIdProblem(o[k])
+  if (problem != null) throw new InvalidMessageError(`${where}: field "${k}" ${problem}`, k)
+  return o[k] as string
+}
+
+export function isSnapshotId (v: unknown): v is string {
+  return typeof v === 'string' && /^[0-9a-f]{64}$/.test(v)
+}
+
+function idField (o: Obj, where: string): string {
+  if (!isSnapshotId(o.id)) fail(where, 'id', 'must be 64 lowercase hex digits', o.id)
+  return o.id
+}
+
+function constField (o: Obj, k: string, value: unknown, where: string): void {
+  if (o[k] !== value) fail(where, k, `must be ${JSON.stringify(value)}`, o[k])
+}
+
+/** The marker fields a snapshot record repeats: checked alike in markers and records. */
+export interface MarkerFields {
+  id: string
+  initiator: string
+  lamport: number
+  tag?: string
+  startedAt: number
+  deadline: number
+  expected: string[]
+}
+
+/** Checks the snapshot-describing fields of a marker or record map; throws InvalidMessageError. */
+export function checkMarkerFields (o: Obj, where: string): MarkerFields {
+  const id = idField(o, where)
+  const initiator = peerIdField(o, 'initiator', where)
+  const lamport = uint(o, 'lamport', where)
+  const tag = optStr(o, 'tag', where, MAX_TAG_LENGTH)
+  const startedAt = uint(o, 'startedAt', where)
+  const deadline = uint(o, 'deadline', where)
+  if (deadline <= startedAt) fail(where, 'deadline', `must be after startedAt (${startedAt})`, deadline)
+  if (deadline - startedAt > MAX_DEADLINE_MS) fail(where, 'deadline', `must be at most ${MAX_DEADLINE_MS} ms after startedAt (${startedAt})`, deadline)
+  const exp = o.expected
+  if (!Array.isArray(exp) || exp.length === 0 || exp.length > MAX_PARTICIPANTS) fail(where, 'expected', `must list 1 to ${MAX_PARTICIPANTS} peer IDs`, exp)
+  const expected: string[] = []
+  for (const [i, p] of exp.entries()) {
+    const problem = peerIdProblem(p)
+    if (problem != null) throw new InvalidMessageError(`${where}: field "expected" entry ${i} ${problem}`, 'expected')
+    if (i > 0 && !((exp[i - 1] as string) < p)) fail(where, 'expected', `must be sorted and list each peer once (entry ${i} is ${describe(p)}, after ${describe(exp[i - 1])})`)
+    expected.push(p)
+  }
+  if (!expected.includes(initiator)) fail(where, 'expected', `must include the initiator ${initiator}`)
+  return clean({ id, initiator, lamport, tag, startedAt, deadline, expected })
+}
+
+const MARKER_FIELDS = new Set(['v', 'type', 'id', 'initiator', 'lamport', 'tag', 'startedAt', 'deadline', 'expected', 'consistency'])
+const RESULT_FIELDS = new Set(['v', 'type', 'id', 'peerId', 'name', 'lamport', 'time', 'status', 'root', 'stats', 'problems', 'problemCount', 'error', 'sig'])
+const STAT_SET = new Set<string>(STAT_FIELDS)
+const PROBLEM_FIELDS = new Set(['source', 'path', 'message'])
+
+/** A decoded map checked field by field as a marker; returns a fresh Marker. */
+export function decodeMarkerObject (o: Obj, where = 'marker'): Marker {
+  constField(o, 'v', 1, where)
+  constField(o, 'type', 'marker', where)
+  only(o, MARKER_FIELDS, where)
+  const fields = checkMarkerFields(o, where)
+  constField(o, 'consistency', 'marker', where)
+  return { v: 1, type: 'marker', ...fields, consistency: 'marker' }
+}
+
+/** A decoded map checked field by field as a signed result (not its signature: see verifyResult). */
+export function decodeResultObject (o: unknown, where = 'result'): SignedResult {
+  if (!isObj(o)) throw new InvalidMessageError(`${where}: must be a map, got ${describe(o)}`)
+  constField(o, 'v', 1, where)
+  constField(o, 'type', 'result', where)
+  only(o, RESULT_FIELDS, where)
+  const id = idField(o, where)
+  const peerId = peerIdField(o, 'peerId', where)
+  const name = str(o, 'name', where, MAX_NAME_LENGTH)
+  const lamport = uint(o, 'lamport', where)
+  const time = uint(o, 'time', where)
+  const status = o.status
+  if (status !== 'ok' && status !== 'error') fail(where, 'status', 'must be "ok" or "error"', status)
+  let root: CID | undefined
+  if (o.root !== undefined) {
+    root = CID.asCID(o.root) ?? undefined
+    if (root == null) fail(where, 'root', 'must be a CID', o.root)
+    if (status === 'error') fail(where, 'root', 'must be absent from an error result')
+  } else if (status === 'ok') {
+    fail(where, 'root', 'is required in an ok result')
+  }
+  let stats: ResultStats | undefined
+  if (o.stats !== undefined) {
+    const s = o.stats
+    if (!isObj(s)) fail(where, 'stats', 'must be a map', s)
+    only(s, STAT_SET, `${where}: stats`)
+    stats = Object.fromEntries(STAT_FIELDS.map(k => [k, uint(s, k, `${where}: stats`)])) as unknown as ResultStats
+  }
+  let problems: Problem[] | undefined
+  if (o.problems !== undefined) {
+    const ps = o.problems
+    if (!Array.isArray(ps) || ps.length > MAX_PROBLEMS) fail(where, 'problems', `must be a list of at most ${MAX_PROBLEMS} problems`, ps)
+    problems = ps.map((p, i) => {
+      const at = `${where}: problems[${i}]`
+      if (!isObj(p)) throw new InvalidMessageError(`${at}: must be a map, got ${describe(p)}`, 'problems')
+      only(p, PROBLEM_FIELDS, at)
+      return { source: str(p, 'source', at, MAX_PROBLEM_SOURCE), path: str(p, 'path', at, MAX_PROBLEM_PATH), message: str(p, 'message', at, MAX_PROBLEM_MESSAGE) }
+    })
+  }
+  const problemCount = optUint(o, 'problemCount', where)
+  if (problemCount != null && problemCount < (problems?.length ?? 0)) fail(where, 'problemCount', `must be at least the ${problems?.length ?? 0} problems listed`, problemCount)
+  const error = optStr(o, 'error', where, MAX_ERROR_LENGTH)
+  if (!(o.sig instanceof Uint8Array) || o.sig.length !== SIGNATURE_BYTES) fail(where, 'sig', `must be a ${SIGNATURE_BYTES}-byte signature`, o.sig)
+  return clean({ v: 1, type: 'result', id, peerId, name, lamport, time, status, root, stats, problems, problemCount, error, sig: o.sig }) as SignedResult
+}
+
+// ---- encoding and signatures -----------------------------------------------------------------
+
+/** Encodes a marker, refusing one that receivers would reject. */
+export function encodeMarker (m: Marker): Uint8Array {
+  const checked = decodeMarkerObject(clean(m) as unknown as Obj)
+  return dagCbor.encode(clean(checked))
+}
+
+/** Decodes bytes that must hold a marker. */
+export function decodeMarker (bytes: Uint8Array, options: { maxBytes?: number } = {}): Marker {
+  const m = decodeMessage(bytes, options)
+  if (m.type !== 'marker') throw new InvalidMessageError(`expected a marker, got a ${m.type}`, 'type')
+  return m
 }
 
 export function encodeResult (r: SignedResult): Uint8Array {
   return dagCbor.encode(clean(r))
 }
 
-// ---- strict decoding -------------------------------------------------------------------------
-
-function fail (what: string): never {
-  throw new InvalidMessageError(what)
+/** Decodes bytes that must hold a result (its signature is not checked: see verifyResult). */
+export function decodeResult (bytes: Uint8Array, options: { maxBytes?: number } = {}): SignedResult {
+  const m = decodeMessage(bytes, options)
+  if (m.type !== 'result') throw new InvalidMessageError(`expected a result, got a ${m.type}`, 'type')
+  return m
 }
 
-const isObj = (v: unknown): v is Record<string, unknown> => v != null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array)
-
-function str (o: Record<string, unknown>, k: string, where: string, opt = false): string | undefined {
-  const v = o[k]
-  if (v === undefined && opt) return undefined
-  if (typeof v !== 'string' || v.length > MAX_STRING) fail(`${where}: field "${k}" must be a string of at most ${MAX_STRING} characters`)
-  return v
+/** The bytes a result's signature covers: its dag-cbor encoding without `sig`. */
+export function resultPayload (body: ResultBody): Uint8Array {
+  const { sig: _sig, ...rest } = body as Partial<SignedResult>
+  return dagCbor.encode(clean({ ...clean(rest), v: 1, type: 'result' }))
 }
 
-function uint (o: Record<string, unknown>, k: string, where: string, opt = false): number | undefined {
-  const v = o[k]
-  if (v === undefined && opt) return undefined
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(`${where}: field "${k}" must be a non-negative integer`)
-  return v
+/** a capture figure as the wire carries it: a non-negative safe integer */
+function figure (n: unknown): number {
+  const v = typeof n === 'number' && Number.isFinite(n) ? Math.round(n) : 0
+  return Math.min(Math.max(v, 0), Number.MAX_SAFE_INTEGER)
 }
 
-function peerIdField (o: Record<string, unknown>, k: string, where: string): string {
-  const v = str(o, k, where) as string
-  checkPeerId(v, `${where}: field "${k}"`)
-  return v
+function bodyOnly (body: ResultBody): ResultBody {
+  return clean({
+    id: body.id,
+    peerId: body.peerId,
+    name: clip(body.name, MAX_NAME_LENGTH),
+    lamport: body.lamport,
+    time: body.time,
+    status: body.status,
+    root: body.root,
+    stats: body.stats == null ? undefined : Object.fromEntries(STAT_FIELDS.map(k => [k, figure(body.stats?.[k])])) as unknown as ResultStats,
+    problems: body.problems,
+    problemCount: body.problemCount,
+    error: body.error == null ? undefined : clip(body.error, MAX_ERROR_LENGTH)
+  })
 }
 
-export function checkPeerId (v: unknown, where: string): void {
+const placeholderSig = new Uint8Array(SIGNATURE_BYTES)
+
+function sizeOf (body: ResultBody): number {
+  return encodeResult({ ...body, v: 1, type: 'result', sig: placeholderSig }).length
+}
+
+/**
+ * Shortens a result so that, signed, it fits in `maxBytes`: over-long strings are clipped, and the
+ * problem list is cut to the most that fit, with `problemCount` keeping the full count.
+ */
+export function fitResult (body: ResultBody, maxBytes = MAX_MESSAGE_BYTES): ResultBody {
+  const b = bodyOnly(body)
+  const all = b.problems ?? []
+  const total = Math.max(b.problemCount ?? 0, all.length)
+  const problems = all.map(p => ({ source: clip(p.source, MAX_PROBLEM_SOURCE), path: clip(p.path, MAX_PROBLEM_PATH), message: clip(p.message, MAX_PROBLEM_MESSAGE) }))
+  const withFirst = (k: number): ResultBody => clean({ ...b, problems: b.problems == null ? undefined : problems.slice(0, k), problemCount: k < total || b.problemCount != null ? total : undefined })
+  const limit = Math.min(problems.length, MAX_PROBLEMS)
+  if (sizeOf(withFirst(limit)) <= maxBytes) return withFirst(limit)
+  let lo = 0
+  let hi = limit
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2)
+    if (sizeOf(withFirst(mid)) <= maxBytes) lo = mid
+    else hi = mid - 1
+  }
+  const fitted = withFirst(lo)
+  const size = sizeOf(fitted)
+  if (size > maxBytes) throw new MessageTooLargeError(`result for snapshot ${b.id.slice(0, 8)} is ${size} bytes even without problems, over the limit of ${maxBytes}`)
+  return fitted
+}
+
+/**
+ * Signs a result with the peer's own key, so anyone can check it later from the peer ID alone.
+ * The result is first fitted to `maxBytes`, and checked as receivers will check it.
+ */
+export async function signResult (privateKey: PrivateKey, body: ResultBody, options: { maxBytes?: number } = {}): Promise<SignedResult> {
+  const b = fitResult(body, Math.min(options.maxBytes ?? MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES))
+  const sig = await privateKey.sign(resultPayload(b))
+  const signed = clean({ ...b, v: 1, type: 'result', sig }) as SignedResult
+  return decodeResultObject(signed)
+}
+
+/** Checks a result's signature against the key embedded in its peer ID; throws InvalidSignatureError. */
+export async function verifyResult (r: SignedResult): Promise<void> {
+  let ok = false
   try {
-    if (typeof v !== 'string') throw new Error('not a string')
-    const id = peerIdFromString(v)
-    if (id.type !== 'Ed25519') throw new Error('not an Ed25519 peer ID')
+    const key = peerIdFromString(r.peerId).publicKey
+    if (key == null) throw new Error('the peer ID carries no public key')
+    if (!(r.sig instanceof Uint8Array)) throw new Error('the result has no signature')
+    ok = await key.verify(resultPayload(r), r.sig)
   } catch (err: any) {
-    fail(`${where} is not a valid peer ID (${String(err.message)})`)
+    throw new InvalidSignatureError(`result for snapshot ${String(r.id).slice(0, 8)} from ${r.peerId}: cannot check its signature: ${String(err.message)}`)
   }
+  if (!ok) throw new InvalidSignatureError(`result for snapshot ${r.id.slice(0, 8)} claims peer ${r.peerId} but is not signed by its key`)
 }
 
-export function checkId (v: unknown, where: string): string {
-  if (typeof v !== 'string' || !/^[0-9a-f]{64}$/.test(v)) fail(`${where}: field "id" must be 64 lowercase hex digits`)
-  return v
-}
-
-export function decodeMarkerObject (o: Record<string, unknown>): Marker {
-  const w = 'marker'
-  if (o.v !== 1) fail(`${w}: unsupported version ${JSON.stringify(o.v)}`)
-  checkId(o.id, w)
-  const initiator = peerIdField(o, 'initiator', w)
-  uint(o, 'lamport', w)
-  const tag = str(o, 'tag', w, true)
-  if (tag != null && tag.length > 256) fail(`${w}: field "tag" is longer than 256 characters`)
-  uint(o, 'startedAt', w)
-  uint(o, 'deadline', w)
-  if ((o.deadline as number) <= (o.startedAt as number)) fail(`${w}: deadline is not after startedAt`)
-  if (!Array.isArray(o.expected) || o.expected.length === 0 || o.expected.length > MAX_PARTICIPANTS) fail(`${w}: field "expected" must list 1 to ${MAX_PARTICIPANTS} peer IDs`)
-  o.expected.forEach((p, i) => { checkPeerId(p, `${w}: expected[${i}]`) })
-  if (new Set(o.expected).size !== o.expected.length) fail(`${w}: field "expected" lists a peer twice`)
-  if (!o.expected.includes(initiator)) fail(`${w}: field "expected" does not include the initiator`)
-  if (o.consistency !== 'marker') fail(`${w}: unsupported consistency ${JSON.stringify(o.consistency)}`)
-  const known = new Set(['v', 'type', 'id', 'initiator', 'lamport', 'tag', 'startedAt', 'deadline', 'expected', 'consistency'])
-  for (const k of Object.keys(o)) if (!known.has(k)) fail(`${w}: unknown field "${k}"`)
-  return clean({ v: 1, type: 'marker', id: o.id as string, initiator, lamport: o.lamport as number, tag, startedAt: o.startedAt as number, deadline: o.deadline as number, expected: [...o.expected as string[]].sort(), consistency: 'marker' }) as Marker
-}
-
-export function decodeResultObject (o: Record<string, unknown>): SignedResult {
-  const w = 'result'
-  if (o.v !== 1) fail(`${w}: unsupported version ${JSON.stringify(o.v)}`)
-  checkId(o.id, w)
-  peerIdField(o, 'peerId', w)
-  const name = str(o, 'name', w) as string
-  if (name.length > 256) fail(`${w}: field "name" is longer than 256 characters`)
-  uint(o, 'lamport', w)
-  uint(o, 'time', w)
-  if (o.status !== 'ok' && o.status !== 'error') fail(`${w}: field "status" must be "ok" or "error"`)
-  if (o.root !== undefined && CID.asCID(o.root) == null) fail(`${w}: field "root" must be a CID`)
-  if (o.status === 'ok' && o.root === undefined) fail(`${w}: an ok result must carry "root"`)
-  if (o.stats !== undefined) {
-    if (!isObj(o.stats)) fail(`${w}: field "stats" must be a map`)
-    for (const k of STAT_FIELDS) uint(o.stats, k, `${w}.stats`)
-  }
-  if (o.problems !== undefined) {
-    if (!Array.isArray(o.problems) || o.problems.length > MAX_PROBLEMS) fail(`${w}: field "problems" must list at most ${MAX_PROBLEMS} problems`)
-    o.problems.forEach((p, i) => {
-      if (!isObj(p)) fail(`${w}: problems[${i}] must be a map`)
-      for (const k of ['source', 'path', 'message']) str(p, k, `${w}: problems[${i}]`)
-    })
-  }
-  uint(o, 'problemCount', w, true)
-  str(o, 'error', w, true)
-  if (!(o.sig instanceof Uint8Array) || o.sig.length !== 64) fail(`${w}: field "sig" must be a 64-byte signature`)
-  const known = new Set(['v', 'type', 'id', 'peerId', 'name', 'lamport', 'time', 'status', 'root', 'stats', 'problems', 'problemCount', 'error', 'sig'])
-  for (const k of Object.keys(o)) if (!known.has(k)) fail(`${w}: unknown field "${k}"`)
-  return o as unknown as SignedResult
-}
-
-/** Decodes and checks every field of a gossip message (not its signature: see verifyResult). */
-export function decodeMessage (bytes: Uint8Array): SnapshotMessage {
-  if (bytes.length > MAX_MESSAGE_BYTES) fail(`message of ${bytes.length} bytes exceeds ${MAX_MESSAGE_BYTES}`)
+/**
+ * Decodes a gossip message and checks every field strictly: types, ranges, ID formats, size caps.
+ * Throws MessageTooLargeError or InvalidMessageError. Does not check signatures (see verifyResult).
+ */
+export function decodeMessage (bytes: Uint8Array, options: { maxBytes?: number } = {}): SnapshotMessage {
+  const limit = Math.min(options.maxBytes ?? MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES)
+  if (bytes.length > limit) throw new MessageTooLargeError(`message of ${bytes.length} bytes exceeds the limit of ${limit}`)
   let o: unknown
   try {
     o = dagCbor.decode(bytes)
   } catch (err: any) {
-    fail(`message is not dag-cbor: ${String(err.message)}`)
+    throw new InvalidMessageError(`message is not dag-cbor: ${String(err.message)}`)
   }
-  if (!isObj(o)) fail('message is not a map')
+  if (!isObj(o)) throw new InvalidMessageError(`message must be a map, got ${describe(o)}`)
   if (o.type === 'marker') return decodeMarkerObject(o)
   if (o.type === 'result') return decodeResultObject(o)
-  fail(`unknown message type ${JSON.stringify(o.type)}`)
+  throw new InvalidMessageError(`message: field "type" must be "marker" or "result", got ${describe(o.type)}`, 'type')
 }

@@ -4,161 +4,270 @@ import { applyResult, computeStatus, newState, type SnapshotState, type Snapshot
 import type { AbortOptions } from '@libp2p/interface'
 
 const log = logger('snapmesh:snapshot')
-const MAX_EARLY_RESULTS = 10_000
 
 export interface SnapshotProtocolComponents {
+  /** this agent's peer ID */
   peerId: string
+  /** ms since the epoch */
   clock: () => number
+  /** `n` random bytes */
   random: (n: number) => Uint8Array
   /** broadcasts an encoded message to every agent */
-  publish: (bytes: Uint8Array) => Promise<void>
-  /** records this host's state for the snapshot; never throws (failures are error results) */
+  publish: (bytes: Uint8Array, options?: AbortOptions) => Promise<void>
+  /** records this host's state for the snapshot; failures should be error results, not throws */
   capture: (marker: Marker, options?: AbortOptions) => Promise<ResultBody>
-  sign: (body: ResultBody) => Promise<SignedResult>
-  /** called whenever a snapshot's results or status change */
+  /** signs a result with this agent's key (see signResult) */
+  sign: (body: ResultBody, options?: AbortOptions) => Promise<SignedResult>
+  /** called when a snapshot appears, gains a better result, or changes status */
   onChange: (state: SnapshotState, status: SnapshotStatus) => void
 }
 
 export interface SnapshotProtocolInit {
+  /** time from a marker's start to its deadline */
   deadlineMs: number
-  /** the Lamport clock to resume from */
+  /** the Lamport clock to resume from (persist `lamport` across restarts) */
   lamport?: number
-  /** how long a finished snapshot stays in memory (it lives on in the catalog) */
+  /**
+   * how long after its deadline a snapshot stays in memory (it lives on in the catalog); markers
+   * older than that are not captured any more. Default 1 h.
+   */
   retainMs?: number
+  /** the host name put in the error result when `capture` throws; default the peer ID */
+  name?: string
+  /** most results held for snapshots whose marker has not arrived yet; default 10,000 */
+  maxEarlyResults?: number
 }
 
+interface Early { at: number, results: SignedResult[] }
+
 /**
- * The marker protocol, transport-free: the agent feeds it decoded, validated messages and a clock;
- * it decides when to capture and what to publish. Deterministic given its clock and random source.
+ * The marker protocol, transport-free: the agent feeds it decoded, validated messages and calls
+ * `tick` regularly; it decides when to capture and what to publish. Given the same clock, random
+ * source and message order it does the same things.
  */
 export class SnapshotProtocol {
   private readonly c: SnapshotProtocolComponents
-  private readonly init: SnapshotProtocolInit
+  private readonly deadlineMs: number
+  private readonly retainMs: number
+  private readonly name: string
+  private readonly maxEarly: number
   private readonly states = new Map<string, SnapshotState>()
   private readonly statuses = new Map<string, SnapshotStatus>()
   private readonly captured = new Set<string>()
+  private readonly inFlight = new Set<Promise<void>>()
   /** results that arrived before their marker (gossip does not keep order), bounded */
-  private readonly early = new Map<string, SignedResult[]>()
+  private readonly early = new Map<string, Early>()
   private earlyCount = 0
-  lamport: number
+  private shutdown = new AbortController()
+  private clockValue: number
 
   constructor (components: SnapshotProtocolComponents, init: SnapshotProtocolInit) {
+    if (!(init.deadlineMs > 0)) throw new RangeError(`deadlineMs must be positive, got ${init.deadlineMs}`)
     this.c = components
-    this.init = init
-    this.lamport = init.lamport ?? 0
+    this.deadlineMs = init.deadlineMs
+    this.retainMs = init.retainMs ?? 3600_000
+    this.name = init.name ?? components.peerId
+    this.maxEarly = init.maxEarlyResults ?? 10_000
+    this.clockValue = init.lamport ?? 0
+  }
+
+  /** the Lamport clock: one more than the largest seen */
+  get lamport (): number {
+    return this.clockValue
+  }
+
+  private observe (lamport: number): void {
+    this.clockValue = Math.max(this.clockValue, lamport) + 1
   }
 
   get (id: string): SnapshotState | undefined {
     return this.states.get(id)
   }
 
-  /** Starts a snapshot: a marker naming the expected participants, published and handled here. */
-  async start (tag: string | undefined, expected: string[]): Promise<SnapshotState> {
+  /** every snapshot held in memory */
+  list (): SnapshotState[] {
+    return [...this.states.values()]
+  }
+
+  /** For gossip validation: a marker already handled, or an ok result of that peer already held. */
+  seen (id: string, kind: 'marker' | 'result', peerId?: string): boolean {
+    if (kind === 'marker') return this.states.has(id) || this.captured.has(id)
+    return peerId != null && this.states.get(id)?.results.get(peerId)?.status === 'ok'
+  }
+
+  /**
+   * Starts a snapshot: a marker naming this agent and `expected`, published, then handled here
+   * like any other marker. Returns once the marker is out; this host's capture runs on (see
+   * `settled`).
+   */
+  async start (tag: string | undefined, expected: string[], options: AbortOptions = {}): Promise<SnapshotState> {
     const now = this.c.clock()
-    this.lamport++
+    const lamport = this.clockValue + 1
     const marker: Marker = {
       v: 1,
       type: 'marker',
-      id: newSnapshotId(this.c.peerId, this.lamport, now, this.c.random(16)),
+      id: newSnapshotId(this.c.peerId, lamport, now, this.c.random(32)),
       initiator: this.c.peerId,
-      lamport: this.lamport,
+      lamport,
       startedAt: now,
-      deadline: now + this.init.deadlineMs,
+      deadline: now + this.deadlineMs,
       expected: [...new Set([this.c.peerId, ...expected])].sort(),
       consistency: 'marker'
     }
     if (tag != null) marker.tag = tag
+    const bytes = encodeMarker(marker)
+    this.clockValue = lamport
+    await this.c.publish(bytes, options)
     this.track(marker)
-    await this.c.publish(encodeMarker(marker))
-    void this.runCapture(marker)
+    const run = this.runCapture(marker)
+    this.inFlight.add(run)
+    void run.finally(() => this.inFlight.delete(run))
     return this.states.get(marker.id) as SnapshotState
   }
 
-  seen (id: string, kind: 'marker' | 'result', peerId?: string): boolean {
-    const s = this.states.get(id)
-    if (kind === 'marker') return s != null
-    return s?.results.get(peerId ?? '')?.status === 'ok'
-  }
-
-  /** The first marker for an ID starts this host's capture; later copies are ignored. */
-  async handleMarker (marker: Marker): Promise<void> {
-    this.lamport = Math.max(this.lamport, marker.lamport) + 1
-    if (this.states.has(marker.id)) return
-    this.track(marker)
-    await this.runCapture(marker)
-  }
-
-  /** Applies a verified result. A result for an unknown snapshot waits for its marker. */
-  async handleResult (result: SignedResult): Promise<void> {
-    this.lamport = Math.max(this.lamport, result.lamport) + 1
-    const s = this.states.get(result.id)
-    if (s == null) {
-      if (this.earlyCount >= MAX_EARLY_RESULTS) {
-        log('result for unknown snapshot %s from %s dropped', result.id.slice(0, 8), result.peerId)
-        return
-      }
-      this.early.set(result.id, [...(this.early.get(result.id) ?? []), result])
-      this.earlyCount++
+  /**
+   * The first copy of a marker starts this host's capture (once), publishes the signed result and
+   * applies it here; later copies, and markers too old to matter, are ignored.
+   */
+  async handleMarker (marker: Marker, options: AbortOptions = {}): Promise<void> {
+    this.observe(marker.lamport)
+    if (this.states.has(marker.id) || this.captured.has(marker.id)) return
+    if (this.c.clock() > marker.deadline + this.retainMs) {
+      log('marker %s from %s is past its deadline by more than %d ms: ignored', marker.id.slice(0, 8), marker.initiator, this.retainMs)
       return
     }
-    this.update(applyResult(s, result))
+    this.track(marker)
+    const run = this.runCapture(marker, options)
+    this.inFlight.add(run)
+    try {
+      await run
+    } finally {
+      this.inFlight.delete(run)
+    }
   }
 
-  /** Moves snapshots past their deadline; call it regularly. */
+  /** Applies a verified result. A result for a snapshot not known yet waits for its marker. */
+  async handleResult (result: SignedResult, _options: AbortOptions = {}): Promise<void> {
+    this.observe(result.lamport)
+    const s = this.states.get(result.id)
+    if (s != null) {
+      this.update(applyResult(s, result))
+      return
+    }
+    if (this.captured.has(result.id)) return
+    if (this.earlyCount >= this.maxEarly) {
+      log('result for unknown snapshot %s from %s dropped: %d results already wait for their marker', result.id.slice(0, 8), result.peerId, this.earlyCount)
+      return
+    }
+    const e = this.early.get(result.id) ?? { at: this.c.clock(), results: [] }
+    e.results.push(result)
+    this.early.set(result.id, e)
+    this.earlyCount++
+  }
+
+  /**
+   * Moves snapshots past their deadline (onChange for each status that changed) and forgets those
+   * older than `retainMs`. Call it regularly; it sets no timers of its own.
+   */
   tick (now = this.c.clock()): void {
-    for (const s of this.states.values()) {
+    for (const s of [...this.states.values()]) {
       this.emitIfChanged(s, now)
-      const st = this.statuses.get(s.marker.id)
-      if (st !== 'running' && now > s.marker.deadline + (this.init.retainMs ?? 3600_000)) {
+      if (now > s.marker.deadline + this.retainMs) {
         this.states.delete(s.marker.id)
         this.statuses.delete(s.marker.id)
+        this.captured.delete(s.marker.id)
+      }
+    }
+    for (const [id, e] of [...this.early]) {
+      if (now > e.at + this.retainMs) {
+        this.early.delete(id)
+        this.earlyCount -= e.results.length
       }
     }
   }
 
-  /** Adopts a snapshot learned elsewhere (the DHT), so its marker is not captured again. */
+  /** Takes in a snapshot learned elsewhere (the DHT), so that its marker is not captured again. */
   adopt (marker: Marker, results: SignedResult[]): void {
-    let s = this.states.get(marker.id) ?? newState(marker)
+    this.observe(marker.lamport)
+    const had = this.states.get(marker.id)
+    let s = had ?? newState(marker)
     for (const r of results) s = applyResult(s, r)
-    this.states.set(marker.id, s)
     this.captured.add(marker.id)
-    this.emitIfChanged(s, this.c.clock())
+    if (had == null) this.takeEarly(marker.id, s)
+    else if (s !== had) this.update(s)
+  }
+
+  /** Resolves once every capture started so far has finished and its result is out. */
+  async settled (): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight])
+  }
+
+  /** Aborts captures in flight and waits for them. */
+  async stop (): Promise<void> {
+    this.shutdown.abort()
+    await this.settled()
+    this.shutdown = new AbortController()
   }
 
   private track (marker: Marker): void {
-    let s = newState(marker)
-    const early = this.early.get(marker.id) ?? []
-    this.early.delete(marker.id)
-    this.earlyCount -= early.length
-    for (const r of early) s = applyResult(s, r)
-    this.states.set(marker.id, s)
+    this.takeEarly(marker.id, newState(marker))
+  }
+
+  private takeEarly (id: string, state: SnapshotState): void {
+    let s = state
+    const e = this.early.get(id)
+    if (e != null) {
+      this.early.delete(id)
+      this.earlyCount -= e.results.length
+      for (const r of e.results) s = applyResult(s, r)
+    }
+    this.states.set(id, s)
     this.emitIfChanged(s, this.c.clock(), true)
   }
 
-  private async runCapture (marker: Marker): Promise<void> {
+  private async runCapture (marker: Marker, options: AbortOptions = {}): Promise<void> {
     if (this.captured.has(marker.id)) return
     this.captured.add(marker.id)
-    const body = await this.c.capture(marker)
-    const signed = await this.c.sign({ ...body, lamport: ++this.lamport })
+    const signal = options.signal != null ? AbortSignal.any([this.shutdown.signal, options.signal]) : this.shutdown.signal
+    let body: ResultBody
+    try {
+      body = await this.c.capture(marker, { signal })
+    } catch (err: any) {
+      log.error('capture for %s threw: %s', marker.id.slice(0, 8), err.message)
+      body = { id: marker.id, peerId: this.c.peerId, name: this.name, lamport: 0, time: 0, status: 'error', error: `capture failed: ${String(err.message)}` }
+    }
+    let signed: SignedResult
+    try {
+      this.clockValue++
+      signed = await this.c.sign({ ...body, id: marker.id, peerId: this.c.peerId, lamport: this.clockValue, time: this.c.clock() }, { signal })
+    } catch (err: any) {
+      log.error('signing the result for %s failed: %s', marker.id.slice(0, 8), err.message)
+      return
+    }
     const s = this.states.get(marker.id)
     if (s != null) this.update(applyResult(s, signed))
     try {
-      await this.c.publish(encodeResult(signed))
+      await this.c.publish(encodeResult(signed), { signal })
     } catch (err: any) {
-      log.error('publishing result for %s failed: %s', marker.id.slice(0, 8), err.message)
+      log.error('publishing the result for %s failed: %s', marker.id.slice(0, 8), err.message)
     }
   }
 
   private update (s: SnapshotState): void {
     const before = this.states.get(s.marker.id)
+    if (before === s) return
     this.states.set(s.marker.id, s)
-    this.emitIfChanged(s, this.c.clock(), before !== s)
+    this.emitIfChanged(s, this.c.clock(), true)
   }
 
   private emitIfChanged (s: SnapshotState, now: number, force = false): void {
     const { status } = computeStatus(s, now)
     if (!force && this.statuses.get(s.marker.id) === status) return
     this.statuses.set(s.marker.id, status)
-    this.c.onChange(s, status)
+    try {
+      this.c.onChange(s, status)
+    } catch (err: any) {
+      log.error('onChange for %s threw: %s', s.marker.id.slice(0, 8), err.message)
+    }
   }
 }

@@ -4,15 +4,20 @@ import type { Marker, SignedResult } from './messages.js'
 export type SnapshotStatus = 'running' | 'complete' | 'partial' | 'failed'
 
 export interface SnapshotState {
-  marker: Marker
-  /** at most one result per peer, the best seen */
-  results: Map<string, SignedResult>
+  readonly marker: Marker
+  /** at most one result per peer: the best seen. Never mutated; applyResult makes a new map. */
+  readonly results: ReadonlyMap<string, SignedResult>
 }
 
 export interface StatusInfo {
   status: SnapshotStatus
+  /** one line per expected participant that is missing or failed, once the status is final */
   reasons: string[]
-  /** the time the status became final: the latest result time, or the deadline */
+  /** expected participants without any result (after the deadline only) */
+  missing: string[]
+  /** expected participants whose best result is an error (after the deadline only) */
+  failed: string[]
+  /** when the status became what it is: the latest ok result for 'complete', else the deadline */
   finishedAt?: number
 }
 
@@ -20,46 +25,70 @@ export function newState (marker: Marker): SnapshotState {
   return { marker, results: new Map() }
 }
 
-/** Is `a` the better of two results from one peer? ok beats error; then the later one. */
-function better (a: SignedResult, b: SignedResult): boolean {
-  if (a.status !== b.status) return a.status === 'ok'
-  if (a.time !== b.time) return a.time > b.time
-  return Buffer.compare(Buffer.from(a.sig), Buffer.from(b.sig)) > 0
+function compareBytes (a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    if (a[i] !== b[i]) return a[i] - b[i]
+  }
+  return a.length - b.length
 }
 
-/** Adds a (verified) result. Idempotent; returns the same object when nothing changed. */
+/**
+ * Orders two results of one peer: positive when `a` is the better. 'ok' beats 'error'; then the
+ * later `time`; then the signature bytes, so that every agent keeps the same one.
+ */
+export function compareResults (a: SignedResult, b: SignedResult): number {
+  if (a.status !== b.status) return a.status === 'ok' ? 1 : -1
+  if (a.time !== b.time) return a.time - b.time
+  return compareBytes(a.sig, b.sig)
+}
+
+/**
+ * Adds a (verified) result. Idempotent and order-independent: the state keeps each peer's best
+ * result. Returns the same object when nothing changed. A result for another snapshot is ignored;
+ * one from a peer outside `expected` is kept as an extra participant.
+ */
 export function applyResult (state: SnapshotState, r: SignedResult): SnapshotState {
   if (r.id !== state.marker.id) return state
   const have = state.results.get(r.peerId)
-  if (have != null && !better(r, have)) return state
+  if (have != null && compareResults(r, have) <= 0) return state
   const results = new Map(state.results)
   results.set(r.peerId, r)
   return { marker: state.marker, results }
 }
 
+/** The results sorted by peer ID: the order records store them in. */
+export function sortedResults (state: SnapshotState): SignedResult[] {
+  return [...state.results.values()].sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0)
+}
+
 /**
- * The status follows from the results alone: complete once every expected participant reported
- * ok (whenever that is); otherwise running until the deadline, then partial (some ok) or failed
- * (none ok). Results from peers outside `expected` never change it.
+ * The status follows from (marker, results, now >= deadline) alone, so every agent that holds the
+ * same results computes the same status: 'complete' once every expected participant reported ok
+ * (whenever that was); otherwise 'running' before the deadline, then 'partial' (some ok) or
+ * 'failed' (none ok). Results from peers outside `expected` never change it.
  */
 export function computeStatus (state: SnapshotState, now: number): StatusInfo {
   const { marker, results } = state
   const reasons: string[] = []
+  const missing: string[] = []
+  const failed: string[] = []
   let ok = 0
-  let latest = 0
+  let latestOk = marker.startedAt
   for (const peer of marker.expected) {
     const r = results.get(peer)
     if (r?.status === 'ok') {
       ok++
-      latest = Math.max(latest, r.time)
+      latestOk = Math.max(latestOk, r.time)
     } else if (r != null) {
-      reasons.push(`${r.name} (${peer}) failed: ${r.error ?? 'unknown error'}`)
-      latest = Math.max(latest, r.time)
+      failed.push(peer)
+      reasons.push(`${r.name} (${peer}) failed: ${r.error ?? 'no reason given'}`)
     } else {
+      missing.push(peer)
       reasons.push(`${peer} did not report before the deadline`)
     }
   }
-  if (ok === marker.expected.length) return { status: 'complete', reasons: [], finishedAt: Math.max(latest, marker.startedAt) }
-  if (now < marker.deadline) return { status: 'running', reasons: [] }
-  return { status: ok > 0 ? 'partial' : 'failed', reasons, finishedAt: marker.deadline }
+  if (ok === marker.expected.length) return { status: 'complete', reasons: [], missing: [], failed: [], finishedAt: latestOk }
+  if (now < marker.deadline) return { status: 'running', reasons: [], missing: [], failed: [] }
+  return { status: ok > 0 ? 'partial' : 'failed', reasons, missing, failed, finishedAt: marker.deadline }
 }
