@@ -31,8 +31,10 @@ export function shuffle<T> (items: T[], seed: number): T[] {
   const rnd = prng(seed)
   const out = [...items]
   for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(rnd() * (i + 1));
-    [out[i], out[j]] = [out[j], out[i]]
+    const j = Math.floor(rnd() * (i + 1))
+    const held = out[i]
+    out[i] = out[j]
+    out[j] = held
   }
   return out
 }

@@ -30,6 +30,7 @@ describe('snapshot / status', () => {
     assert.equal(info.reasons.length, 2)
     assert.ok(info.reasons.some(r => r.includes(b.id) && r.includes('disk on fire')))
     assert.ok(info.reasons.some(r => r.includes(c.id) && r.includes('did not report')))
+    assert.deepEqual(computeStatus(s, m.deadline + 5_000_000), info, 'only whether the deadline passed matters, not by how much')
   })
 
   it('is failed after the deadline when nobody reported ok', async () => {
