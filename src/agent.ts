@@ -13,7 +13,7 @@ import { AdminServer } from './admin/server.js'
 import { capture } from './capture/index.js'
 import { loadConfig, type Config } from './config/index.js'
 import { BlockExchange, RemoteBlockGetter } from './exchange/index.js'
-import { Catalog, selectors, validators, headKey, recordKey, encodeRecord, decodeRecord, decodeHead, signHead, markerOf, recordFromState, type SnapshotRecord } from './metadata/index.js'
+import { Catalog, Republisher, selectors, validators, headKey, recordKey, encodeRecord, decodeRecord, decodeHead, signHead, markerOf, recordFromState, type SnapshotRecord } from './metadata/index.js'
 import { BLOCKS_PROTOCOL, PeerKeeper, createNode, loadOrCreateIdentity, readPsk, type SnapmeshNode } from './node/index.js'
 import { Replicator, holders as placeHolders, verifyCopies } from './replication/index.js'
 import { restore } from './restore/index.js'
@@ -45,6 +45,7 @@ export class Agent implements AdminBackend {
   private protocol!: SnapshotProtocol
   private admin!: AdminServer
   private keeper!: PeerKeeper
+  private republisher!: Republisher
   private replicator!: Replicator
   /** serialises captures: one snapshot's local part at a time */
   private captureChain: Promise<unknown> = Promise.resolve()
@@ -144,7 +145,11 @@ export class Agent implements AdminBackend {
     this.every(500, () => { this.protocol.tick(Date.now()) })
     this.every(c.network.syncSeconds * 1000, async () => { await this.sync() })
     if (c.replication.copies > 1) this.every(c.replication.checkSeconds * 1000, async () => { await this.repairOwn() })
-    this.every(c.network.republishHours * 3600 * 1000, async () => { await this.republish() })
+    this.republisher = new Republisher({ put: async (key, value, options) => { await this.dhtPut(key, value, AbortSignal.any([this.shutdown.signal, ...(options?.signal != null ? [options.signal] : [])])) } }, {
+      intervalMs: c.network.republishHours * 3600 * 1000
+    })
+    await this.republisher.start()
+    setTimeout(() => { void this.publishAll() }, 2000).unref()
     setTimeout(() => { void this.sync() }, 1000).unref()
     log('agent %s (%s) started', c.name, this.id)
   }
@@ -154,6 +159,7 @@ export class Agent implements AdminBackend {
     for (const t of this.timers) clearInterval(t)
     await this.admin?.stop().catch(() => {})
     await this.captureChain.catch(() => {})
+    await this.republisher?.stop().catch(() => {})
     await this.keeper?.stop().catch(() => {})
     await this.replicator?.stop().catch(() => {})
     await this.exchange?.stop().catch(() => {})
@@ -303,10 +309,14 @@ export class Agent implements AdminBackend {
   /** stores a final record in the DHT under its CID and updates this agent's head */
   private async publishRecord (record: SnapshotRecord): Promise<void> {
     const { cid, bytes } = await encodeRecord(record)
-    if (this.published.get(record.id) === cid.toString()) return
+    const before = this.published.get(record.id)
+    if (before === cid.toString()) return
     const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(30_000)])
-    await this.dhtPut(recordKey(cid), bytes, signal)
+    // the republisher puts it now and again before the DHT's 48 h expiry; a superseded version of
+    // the same snapshot is no longer republished
+    if (before != null) this.republisher.forget(recordKey(CID.parse(before)))
     this.published.set(record.id, cid.toString())
+    await this.republisher.publish(recordKey(cid), bytes, { signal })
     await this.publishHead(signal)
   }
 
@@ -320,7 +330,7 @@ export class Agent implements AdminBackend {
     const seq = Number(await this.catalog.getMeta('head-seq') ?? 0) + 1
     await this.catalog.setMeta('head-seq', String(seq))
     const head = await signHead(this.privateKey, { peerId: this.id, seq, snapshots })
-    await this.dhtPut(headKey(this.id), head, signal)
+    await this.republisher.publish(headKey(this.id), head, { signal })
   }
 
   private async dhtPut (key: Uint8Array, value: Uint8Array, signal: AbortSignal): Promise<void> {
@@ -383,10 +393,10 @@ export class Agent implements AdminBackend {
     }
   }
 
-  private async republish (): Promise<void> {
-    this.published.clear()
+  /** at start: every final record this agent knows goes (back) into the DHT and under republishing */
+  private async publishAll (): Promise<void> {
     for (const rec of await this.catalog.list()) {
-      if (rec.status !== 'running') await this.publishRecord(rec).catch(err => { log('republish %s failed: %s', rec.id, err.message) })
+      if (rec.status !== 'running') await this.publishRecord(rec).catch(err => { log('publishing %s failed: %s', rec.id, err.message) })
     }
   }
 
