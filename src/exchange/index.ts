@@ -1,7 +1,7 @@
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import * as cborg from '@ipld/dag-cbor'
-import { lpStream } from 'it-length-prefixed-stream'
+import { lpStream, type LengthPrefixedStream } from 'it-length-prefixed-stream'
 import { CID } from 'multiformats/cid'
 import PQueue from 'p-queue'
 import { Uint8ArrayList } from 'uint8arraylist'
@@ -118,69 +118,67 @@ export class BlockExchange implements Startable {
     await closeWhenPeerDone(stream, lp, signal)
   }
 
-  /** Asks a peer for the state of its copies: it re-reads and re-hashes each one. */
-  async check (peer: PeerId | string, cids: CID[], options: AbortOptions = {}): Promise<CopyState[]> {
-    if (cids.length > MAX_WANTS) throw new InvalidRequestError(`at most ${MAX_WANTS} CIDs per request, got ${cids.length}`)
-    const peerId = typeof peer === 'string' ? peerIdFromString(peer) : peer
-    const result = await this.queue.add(async () => {
-      const signal = options.signal != null ? AbortSignal.any([options.signal, AbortSignal.timeout(this.timeoutMs)]) : AbortSignal.timeout(this.timeoutMs)
-      const stream = await this.components.libp2p.dialProtocol(peerId, BLOCKS_PROTOCOL, { signal })
-      try {
-        const lp = lpStream(stream, { maxDataLength: 16 })
-        await lp.write(cborg.encode({ check: cids }), { signal })
-        const out: CopyState[] = []
-        for (let i = 0; i < cids.length; i++) {
-          const frame = (await lp.read({ signal })).subarray()
-          out.push(frame[0] === FOUND ? 'ok' : frame[0] === CORRUPT ? 'corrupt' : 'missing')
-        }
-        await stream.close({ signal })
-        return out
-      } catch (err: any) {
-        stream.abort(err)
-        throw err
-      }
-    }, { signal: options.signal })
-    return result as CopyState[]
-  }
-
   /**
-   * Fetches blocks from one peer. Resolves to one entry per CID: the verified bytes, or undefined
-   * when the peer does not have it. A block whose bytes do not match its CID throws CorruptBlockError.
+   * One request to one peer: waits for a slot, dials, writes `request`, lets `read` take the
+   * answers, closes the stream, and aborts it on any error.
    */
-  async fetch (peer: PeerId | string, cids: CID[], options: AbortOptions = {}): Promise<Array<Uint8Array | undefined>> {
+  private async request<T> (peer: PeerId | string, cids: CID[], request: Uint8Array, maxDataLength: number, read: (lp: LengthPrefixedStream, peerId: PeerId, signal: AbortSignal) => Promise<T>, options: AbortOptions): Promise<T> {
     if (cids.length > MAX_WANTS) throw new InvalidRequestError(`at most ${MAX_WANTS} CIDs per request, got ${cids.length}`)
     const peerId = typeof peer === 'string' ? peerIdFromString(peer) : peer
-    const result = await this.queue.add(async () => {
+    return await this.queue.add(async () => {
       const signal = options.signal != null
         ? AbortSignal.any([options.signal, AbortSignal.timeout(this.timeoutMs)])
         : AbortSignal.timeout(this.timeoutMs)
       const stream = await this.components.libp2p.dialProtocol(peerId, BLOCKS_PROTOCOL, { signal })
       try {
-        const lp = lpStream(stream, { maxDataLength: MAX_BLOCK_BYTES + 1 })
-        await lp.write(cborg.encode(cids), { signal })
-        const out: Array<Uint8Array | undefined> = []
-        for (const cid of cids) {
-          const frame = (await lp.read({ signal })).subarray()
-          if (frame[0] === MISSING && frame.length === 1) {
-            out.push(undefined)
-            continue
-          }
-          if (frame[0] === CORRUPT && frame.length === 1) {
-            throw new CorruptBlockError(`peer ${peerId.toString()} holds a corrupt copy of block ${cid.toString()}`)
-          }
-          if (frame[0] !== FOUND) throw new InvalidRequestError(`peer ${peerId.toString()} sent a malformed block frame`)
-          const bytes = frame.subarray(1)
-          verifyBlock(cid, bytes)
-          out.push(bytes)
-        }
+        const lp = lpStream(stream, { maxDataLength })
+        await lp.write(request, { signal })
+        const out = await read(lp, peerId, signal)
         await stream.close({ signal })
         return out
       } catch (err: any) {
         stream.abort(err)
         throw err
       }
-    }, { signal: options.signal })
-    return result as Array<Uint8Array | undefined>
+    }, { signal: options.signal, throwOnTimeout: true }) as T
+  }
+
+  /** Asks a peer for the state of its copies: it re-reads and re-hashes each one. */
+  async check (peer: PeerId | string, cids: CID[], options: AbortOptions = {}): Promise<CopyState[]> {
+    return this.request(peer, cids, cborg.encode({ check: cids }), 16, async (lp, _peerId, signal) => {
+      const out: CopyState[] = []
+      for (let i = 0; i < cids.length; i++) {
+        const frame = (await lp.read({ signal })).subarray()
+        out.push(frame[0] === FOUND ? 'ok' : frame[0] === CORRUPT ? 'corrupt' : 'missing')
+      }
+      return out
+    }, options)
+  }
+
+  /**
+   * Fetches blocks from one peer. Resolves to one entry per CID: the verified bytes, or undefined
+   * when the peer does not have it. A block whose bytes do not match its CID, or that the peer
+   * reports corrupt, throws CorruptBlockError.
+   */
+  async fetch (peer: PeerId | string, cids: CID[], options: AbortOptions = {}): Promise<Array<Uint8Array | undefined>> {
+    return this.request(peer, cids, cborg.encode(cids), MAX_BLOCK_BYTES + 1, async (lp, peerId, signal) => {
+      const out: Array<Uint8Array | undefined> = []
+      for (const cid of cids) {
+        const frame = (await lp.read({ signal })).subarray()
+        if (frame[0] === MISSING && frame.length === 1) {
+          out.push(undefined)
+          continue
+        }
+        if (frame[0] === CORRUPT && frame.length === 1) {
+          throw new CorruptBlockError(`peer ${peerId.toString()} holds a corrupt copy of block ${cid.toString()}`)
+        }
+        if (frame[0] !== FOUND) throw new InvalidRequestError(`peer ${peerId.toString()} sent a malformed block frame`)
+        const bytes = frame.subarray(1)
+        verifyBlock(cid, bytes)
+        out.push(bytes)
+      }
+      return out
+    }, options)
   }
 }
 
