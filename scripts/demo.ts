@@ -1,5 +1,6 @@
 // `npm run demo`: three agents on 127.0.0.1; a snapshot started by a peer that is not the
-// bootstrap node; one node's data restored on another; the bytes compared; every agent stopped.
+// bootstrap node; one node's data restored on another; then that node killed and wiped and its data
+// restored from its peers' copies; the bytes compared; every agent stopped.
 import { execFile } from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs/promises'
@@ -63,13 +64,25 @@ async function main (): Promise<void> {
     const result = JSON.parse(await snapmesh(node2.socket, 'restore', String(snap.id).slice(0, 8), '--node', 'node1', '--target', target, '--json'))
     const before = await digestTree(node1.sourcesDir)
     const after = await digestTree(path.join(target, 'files'))
-    ok = snap.status === 'complete' && before === after
+    // disaster: node1 is killed and its disk wiped; node3 restores it from the copies its peers hold
+    await waitFor('node1 to confirm two copies of its data', async () => {
+      const own = (await node1.client.getSnapshot(String(snap.id))).participants.find(p => p.peerId === node1.peerId)
+      return own?.copies === 2
+    }, 60_000)
+    console.log('node1 is killed (-9) and its data folder wiped; node3 restores it from the copies on its peers...')
+    await node1.kill()
+    await fs.rm(path.join(node1.dir, 'data'), { recursive: true, force: true })
+    const target2 = path.join(dir, 'restored-node1-on-node3')
+    const result2 = JSON.parse(await snapmesh(node3.socket, 'restore', String(snap.id).slice(0, 8), '--node', node1.peerId, '--target', target2, '--json'))
+    const after2 = await digestTree(path.join(target2, 'files'))
+    ok = snap.status === 'complete' && before === after && before === after2
     console.log('\nsummary')
     console.log(`  snapshot     ${String(snap.id)} (${String(snap.status)})`)
     console.log(`  participants ${snap.participants.map((p: any) => `${String(p.name)}:${String(p.status)}`).join(', ')}`)
-    console.log(`  restored     ${String(result.files)} files, ${String(result.bytes)} bytes, ${String(result.blocksFetched)} blocks fetched from node1`)
+    console.log(`  restored     ${String(result.files)} files, ${String(result.bytes)} bytes, ${String(result.blocksFetched)} blocks fetched from peers`)
     console.log(`  node1 tree   ${before}`)
     console.log(`  restored     ${after}`)
+    console.log(`  after loss   ${after2} (${String(result2.blocksFetched)} blocks fetched from the copies on node2)`)
     console.log(`  result       ${ok ? 'identical' : 'DIFFERENT'}`)
   } finally {
     await cluster.stop()
