@@ -515,7 +515,7 @@ export class Agent implements AdminBackend {
     const started = Date.now()
     let files = 0
     let bytes = 0
-    const stats = await restore({ blocks: getter }, { root: part.root, target: req.target, include: req.include }, {
+    const stats = await restore({ blocks: getter }, { root: part.root, target: req.target, include: req.include, resume: req.resume }, {
       signal: options.signal,
       onProgress: (ev: any) => {
         if (ev.type === 'restore:file') {
@@ -535,6 +535,7 @@ export class Agent implements AdminBackend {
       symlinks: stats.symlinks,
       bytes: stats.bytes,
       blocksFetched: getter.blocksFetched,
+      filesKept: stats.filesKept ?? 0,
       durationMs: Date.now() - started
     }
   }

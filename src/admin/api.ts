@@ -86,6 +86,8 @@ export interface RestoreRequest {
   target: string
   /** paths inside the snapshot (`<source>/<path>`) to restore; default all */
   include?: string[]
+  /** continue an interrupted restore into the same target: complete files are kept, not fetched */
+  resume?: boolean
 }
 
 export interface RestoreResultView {
@@ -98,6 +100,8 @@ export interface RestoreResultView {
   symlinks: number
   bytes: number
   blocksFetched: number
+  /** files kept from an interrupted restore (with resume) */
+  filesKept: number
   durationMs: number
 }
 

@@ -16,7 +16,8 @@ export const validateRestore = ajv.compile({
     snapshot: { type: 'string', minLength: 1, maxLength: 64 },
     node: { type: 'string', minLength: 1, maxLength: 256 },
     target: { type: 'string', minLength: 1, maxLength: 4096 },
-    include: { type: 'array', maxItems: 1000, items: { type: 'string', minLength: 1, maxLength: 4096 } }
+    include: { type: 'array', maxItems: 1000, items: { type: 'string', minLength: 1, maxLength: 4096 } },
+    resume: { type: 'boolean' }
   }
 })
 

@@ -29,6 +29,8 @@ export interface RestoreStats {
   dirs: number
   symlinks: number
   bytes: number
+  /** files kept from an interrupted restore (with `resume`), counted in `files` and `bytes` too */
+  filesKept?: number
   durationMs: number
 }
 
@@ -56,6 +58,12 @@ export interface RestoreInit {
    * missing or an empty folder.
    */
   overwrite?: boolean
+  /**
+   * Continue an interrupted restore into the same target (implies overwrite): a file already in
+   * place with the snapshot's size, mode and mtime is kept without fetching it again. Files are
+   * only renamed into place after they are complete and their mtime is set, so such a file is whole.
+   */
+  resume?: boolean
 }
 
 /** A name that is safe to join to a folder: one component, not `.` or `..`, no NUL, at most 255 bytes. */
@@ -178,7 +186,7 @@ export async function restore (components: RestoreComponents, init: RestoreInit,
   const existing = await lstatOrUndefined(target)
   if (existing != null) {
     if (!existing.isDirectory()) throw new InvalidTargetError(`restore target ${target} exists and is not a folder`)
-    if (init.overwrite !== true && (await fs.readdir(target)).length > 0) throw new TargetNotEmptyError(`restore target ${target} is not empty (pass overwrite to restore into it)`)
+    if ((init.overwrite !== true && init.resume !== true) && (await fs.readdir(target)).length > 0) throw new TargetNotEmptyError(`restore target ${target} is not empty (pass overwrite to restore into it)`)
   }
 
   // pass 1: read and check everything selected; count it
@@ -234,7 +242,7 @@ export async function restore (components: RestoreComponents, init: RestoreInit,
     try {
       await fs.mkdir(abs, { mode: 0o700 })
     } catch (err: any) {
-      if (err.code !== 'EEXIST' || init.overwrite !== true) throw err
+      if (err.code !== 'EEXIST' || (init.overwrite !== true && init.resume !== true)) throw err
       const st = await fs.lstat(abs)
       if (st.isSymbolicLink()) throw new UnsafePathError(`refusing to restore ${shownPath(parts)}: ${abs} already exists in the target as a symlink`)
       if (!st.isDirectory()) {
@@ -271,6 +279,16 @@ export async function restore (components: RestoreComponents, init: RestoreInit,
 
   const writeFile = async (entry: FileEntry, dirAbs: string, parts: string[]): Promise<void> => {
     const abs = path.join(dirAbs, entry.name)
+    if (init.resume === true) {
+      const st = await lstatOrUndefined(abs)
+      if (st?.isFile() === true && st.size === entry.size && (st.mode & 0o7777) === entry.mode && Math.abs(st.mtimeMs - entry.mtimeMs) < 0.001) {
+        stats.files++
+        stats.bytes += entry.size
+        stats.filesKept = (stats.filesKept ?? 0) + 1
+        options.onProgress?.(new CustomProgressEvent('restore:file', { path: parts.join('/'), bytes: entry.size }))
+        return
+      }
+    }
     const tmp = tempName(dirAbs)
     const handle = await fs.open(tmp, 'wx', 0o600)
     let size = 0

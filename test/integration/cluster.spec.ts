@@ -105,6 +105,25 @@ describe('integration / snapshot and restore', function () {
     }
   })
 
+  it('a restore interrupted part way resumes without fetching again what it already wrote', async () => {
+    const owner = cluster.get('n2')
+    const restorer = cluster.get('n3')
+    const target = path.join(dir, 'resume-n2')
+    const full = await cli(['--socket', restorer.socket, 'restore', first.id, '--node', 'n2', '--target', target, '--json'])
+    assert.equal(full.code, 0, full.stderr)
+    const fullResult = JSON.parse(full.stdout)
+    // what an interruption leaves: some files in place, one missing, a folder not yet made
+    await fs.rm(path.join(target, 'files', 'docs', 'deep'), { recursive: true })
+    const again = await cli(['--socket', restorer.socket, 'restore', first.id, '--node', 'n2', '--target', target, '--json'])
+    assert.notEqual(again.code, 0, 'a target with content is refused without --resume')
+    const resumed = await cli(['--socket', restorer.socket, 'restore', first.id, '--node', 'n2', '--target', target, '--resume', '--json'])
+    assert.equal(resumed.code, 0, resumed.stderr)
+    const result = JSON.parse(resumed.stdout)
+    assert.equal(result.filesKept, 4)
+    assert.ok(result.blocksFetched < fullResult.blocksFetched, `${String(result.blocksFetched)} blocks fetched again, ${String(fullResult.blocksFetched)} the first time`)
+    assert.deepEqual(await describeTree(path.join(target, 'files')), await describeTree(owner.sourcesDir))
+  })
+
   it('a node that joins after the snapshot lists and reads it', async () => {
     const late = await cluster.add({ name: 'late' })
     const snap = await waitFor('the late agent to learn the snapshot', async () => {

@@ -10,7 +10,8 @@ export function restoreCommand (globals: () => GlobalOptions): Command {
     .requiredOption('--target <dir>', 'folder to restore into (must be empty or absent)')
     .option('--node <node>', 'peer ID or host name of the participant (default: this host)')
     .option('--include <path>', '<source>/<path> to restore (repeatable; default everything)', (v: string, prev: string[]) => [...prev, v], [] as string[])
-    .action(async (snapshot: string, opts: { target: string, node?: string, include: string[] }) => {
+    .option('--resume', 'continue an interrupted restore into the same target, keeping complete files')
+    .action(async (snapshot: string, opts: { target: string, node?: string, include: string[], resume?: boolean }) => {
       const g = globals()
       const started = Date.now()
       const controller = new AbortController()
@@ -19,7 +20,8 @@ export function restoreCommand (globals: () => GlobalOptions): Command {
         snapshot,
         target: path.resolve(opts.target),
         ...(opts.node != null ? { node: opts.node } : {}),
-        ...(opts.include.length > 0 ? { include: opts.include } : {})
+        ...(opts.include.length > 0 ? { include: opts.include } : {}),
+        ...(opts.resume === true ? { resume: true } : {})
       }, {
         signal: controller.signal,
         onProgress: (ev) => {
@@ -32,6 +34,6 @@ export function restoreCommand (globals: () => GlobalOptions): Command {
       progressDone()
       if (g.json === true) { printJson(result); return }
       process.stdout.write(`restored ${result.name} (${result.peerId}) from ${result.snapshot.slice(0, 8)} into ${result.target}\n`)
-      process.stdout.write(`  ${result.files} files, ${result.dirs} dirs, ${result.symlinks} symlinks, ${humanBytes(result.bytes)} in ${(result.durationMs / 1000).toFixed(1)} s; ${result.blocksFetched} blocks fetched from peers\n`)
+      process.stdout.write(`  ${result.files} files, ${result.dirs} dirs, ${result.symlinks} symlinks, ${humanBytes(result.bytes)} in ${(result.durationMs / 1000).toFixed(1)} s; ${result.blocksFetched} blocks fetched from peers${result.filesKept > 0 ? `, ${result.filesKept} files kept from before` : ''}\n`)
     })
 }
