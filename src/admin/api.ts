@@ -125,7 +125,7 @@ export interface VerifyResultView {
     blocks: number
     /** copies checked (blocks × holders) */
     copies: number
-    problems: Array<{ holder: string, cid: string, path: string, state: 'missing' | 'corrupt' | 'unreachable', message?: string, repaired?: boolean }>
+    problems: Array<{ holder: string, cid: string, path: string, state: 'missing' | 'corrupt' | 'unproven' | 'unreachable', message?: string, repaired?: boolean }>
   }>
 }
 

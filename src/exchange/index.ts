@@ -1,3 +1,4 @@
+import { createHmac, randomBytes } from 'node:crypto'
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import * as cborg from '@ipld/dag-cbor'
@@ -83,18 +84,21 @@ export class BlockExchange implements Startable {
     const lp = lpStream(stream, { maxDataLength: MAX_WANTS * 128 })
     const request = decodeRequest((await lp.read({ signal })).subarray())
     if (request.check) {
-      // each copy is read and re-hashed here; only its state travels back
+      // each copy is read and re-hashed here; only its state travels back, with a proof of
+      // holding over the asked ranges when the asker sent a challenge
       for (const cid of request.cids) {
         let state = MISSING
+        let proof: Uint8Array | undefined
         try {
           if (await this.components.blocks.has(cid, { signal })) {
-            await this.components.blocks.get(cid, { signal })
+            const bytes = await this.components.blocks.get(cid, { signal })
             state = FOUND
+            if (request.challenge != null) proof = proveHolding(bytes, request.challenge)
           }
         } catch (err: any) {
           state = err.code === 'ERR_CORRUPT_BLOCK' ? CORRUPT : MISSING
         }
-        await lp.write(Uint8Array.of(state), { signal })
+        await lp.write(proof != null ? new Uint8ArrayList(Uint8Array.of(state), proof) : Uint8Array.of(state), { signal })
       }
       await closeWhenPeerDone(stream, lp, signal)
       return
@@ -143,13 +147,18 @@ export class BlockExchange implements Startable {
     }, { signal: options.signal, throwOnTimeout: true }) as T
   }
 
-  /** Asks a peer for the state of its copies: it re-reads and re-hashes each one. */
-  async check (peer: PeerId | string, cids: CID[], options: AbortOptions = {}): Promise<CopyState[]> {
-    return this.request(peer, cids, cborg.encode({ check: cids }), 16, async (lp, _peerId, signal) => {
-      const out: CopyState[] = []
+  /**
+   * Asks a peer for the state of its copies: it re-reads and re-hashes each one. With a
+   * challenge, the answer for each copy it has also carries `proveHolding(copy, challenge)`.
+   */
+  async check (peer: PeerId | string, cids: CID[], options: AbortOptions & { challenge?: Challenge } = {}): Promise<Array<{ state: CopyState, proof?: Uint8Array }>> {
+    const req = options.challenge != null ? { check: cids, nonce: options.challenge.nonce, ranges: options.challenge.ranges } : { check: cids }
+    return this.request(peer, cids, cborg.encode(req), 64, async (lp, _peerId, signal) => {
+      const out: Array<{ state: CopyState, proof?: Uint8Array }> = []
       for (let i = 0; i < cids.length; i++) {
         const frame = (await lp.read({ signal })).subarray()
-        out.push(frame[0] === FOUND ? 'ok' : frame[0] === CORRUPT ? 'corrupt' : 'missing')
+        const state: CopyState = frame[0] === FOUND ? 'ok' : frame[0] === CORRUPT ? 'corrupt' : 'missing'
+        out.push(frame.length > 1 ? { state, proof: frame.subarray(1) } : { state })
       }
       return out
     }, options)
@@ -197,7 +206,32 @@ export async function closeWhenPeerDone (stream: Stream, lp: { read(options?: Ab
 }
 
 /** a request is a list of CIDs to send, or `{ check: [CIDs] }` to report on */
-function decodeRequest (bytes: Uint8Array): { check: boolean, cids: CID[] } {
+/** a proof-of-holding challenge: a fresh nonce and byte ranges of the block */
+export interface Challenge {
+  nonce: Uint8Array
+  /** [offset, length] pairs; clamped to the block */
+  ranges: Array<[number, number]>
+}
+
+/** HMAC-SHA256 keyed by the nonce over the challenged ranges of a block */
+export function proveHolding (bytes: Uint8Array, challenge: Challenge): Uint8Array {
+  const mac = createHmac('sha256', challenge.nonce)
+  for (const [off, len] of challenge.ranges) {
+    const start = Math.min(off, bytes.byteLength)
+    mac.update(bytes.subarray(start, Math.min(bytes.byteLength, start + len)))
+  }
+  return mac.digest()
+}
+
+/** a fresh challenge: a 32-byte nonce and four ranges of up to 4 KiB within `size` bytes */
+export function newChallenge (size: number, random: (n: number) => Uint8Array = randomBytes): Challenge {
+  const r = Buffer.from(random(16))
+  const ranges: Array<[number, number]> = []
+  for (let i = 0; i < 4; i++) ranges.push([size === 0 ? 0 : r.readUInt32BE(i * 4) % size, 4096])
+  return { nonce: random(32), ranges }
+}
+
+function decodeRequest (bytes: Uint8Array): { check: boolean, cids: CID[], challenge?: Challenge } {
   let value: any
   try {
     value = cborg.decode(bytes)
@@ -205,7 +239,17 @@ function decodeRequest (bytes: Uint8Array): { check: boolean, cids: CID[] } {
     throw new InvalidRequestError(`block request is not dag-cbor: ${String(err.message)}`)
   }
   if (value != null && !Array.isArray(value) && typeof value === 'object' && Array.isArray(value.check)) {
-    return { check: true, cids: checkCids(value.check) }
+    const out: { check: boolean, cids: CID[], challenge?: Challenge } = { check: true, cids: checkCids(value.check) }
+    if (value.nonce != null) {
+      const ranges = value.ranges
+      if (!(value.nonce instanceof Uint8Array) || value.nonce.length < 16 || value.nonce.length > 64) throw new InvalidRequestError('challenge nonce must be 16 to 64 bytes')
+      if (!Array.isArray(ranges) || ranges.length === 0 || ranges.length > 16 ||
+        !ranges.every((r: unknown) => Array.isArray(r) && r.length === 2 && r.every(n => Number.isSafeInteger(n) && n >= 0) && r[1] <= 65536)) {
+        throw new InvalidRequestError('challenge ranges must be 1 to 16 [offset, length] pairs of at most 64 KiB')
+      }
+      out.challenge = { nonce: value.nonce, ranges }
+    }
+    return out
   }
   return { check: false, cids: checkCids(value) }
 }

@@ -1,5 +1,5 @@
 import { manifestBlocks, readChunks, readDir, readRoot } from '../capture/index.js'
-import { MAX_WANTS, type BlockExchange, type CopyState } from '../exchange/index.js'
+import { MAX_WANTS, newChallenge, proveHolding, type BlockExchange, type CopyState } from '../exchange/index.js'
 import type { BlockGetter, Blocks } from '../store/index.js'
 import type { AbortOptions } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
@@ -10,7 +10,7 @@ export interface VerifyProblem {
   cid: string
   /** `<source>/<path>` of the file the block belongs to, or `(manifest)` for manifest nodes */
   path: string
-  state: 'missing' | 'corrupt' | 'unreachable'
+  state: 'missing' | 'corrupt' | 'unproven' | 'unreachable'
   message?: string
 }
 
@@ -65,7 +65,7 @@ export async function verifyCopies (components: { blocks: Pick<Blocks, 'has' | '
     }
   }
   const problems: VerifyProblem[] = []
-  const report = (holder: string, cid: CID, state: CopyState | 'unreachable', message?: string): void => {
+  const report = (holder: string, cid: CID, state: CopyState | 'unproven' | 'unreachable', message?: string): void => {
     if (state === 'ok') return
     const p: VerifyProblem = { holder, cid: cid.toString(), path: paths.get(cid.toString()) ?? '(manifest)', state }
     if (message != null) p.message = message
@@ -97,8 +97,23 @@ export async function verifyCopies (components: { blocks: Pick<Blocks, 'has' | '
             }
           }
         } else {
-          const states = await components.exchange.check(holder, batch, options)
-          batch.forEach((cid, j) => { report(holder, cid, states[j]) })
+          // proof of holding: one verified copy here, a fresh challenge per holder and block
+          for (const cid of batch) {
+            let copy: Uint8Array | undefined
+            try {
+              copy = await components.getter.get(cid, options)
+            } catch {
+              // no good copy to check against: fall back to the holder's own re-hash
+            }
+            const challenge = copy != null ? newChallenge(copy.byteLength) : undefined
+            const [answer] = await components.exchange.check(holder, [cid], { ...options, challenge })
+            if (answer.state === 'ok' && copy != null && challenge != null &&
+              (answer.proof == null || !Buffer.from(answer.proof).equals(Buffer.from(proveHolding(copy, challenge))))) {
+              report(holder, cid, 'unproven', 'the holder could not prove it holds the block')
+            } else {
+              report(holder, cid, answer.state)
+            }
+          }
         }
       } catch (err: any) {
         if (options.signal?.aborted === true) throw err

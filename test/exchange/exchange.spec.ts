@@ -3,7 +3,7 @@ import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { BlockExchange, MAX_WANTS, RemoteBlockGetter } from '../../src/exchange/index.js'
+import { BlockExchange, MAX_WANTS, RemoteBlockGetter, newChallenge, proveHolding } from '../../src/exchange/index.js'
 import { createNode, type SnapmeshNode } from '../../src/node/index.js'
 import { FsBlockStore, RAW, cidForBytes } from '../../src/store/index.js'
 import type { Blocks } from '../../src/store/index.js'
@@ -88,14 +88,27 @@ describe('exchange / block exchange over loopback', function () {
 
   it('a holder re-reads its copies on request and reports them intact, missing or corrupt', async () => {
     const absent = cidForBytes(new Uint8Array([7]), RAW)
-    assert.deepEqual(await askerExchange.check(honest.peerId, [cid, absent]), ['ok', 'missing'])
+    assert.deepEqual((await askerExchange.check(honest.peerId, [cid, absent])).map(a => a.state), ['ok', 'missing'])
     const file = honestStore.pathFor(cid)
     const bytes = await fs.readFile(file)
     bytes[10] ^= 1
     await fs.writeFile(file, bytes)
-    assert.deepEqual(await askerExchange.check(honest.peerId, [cid]), ['corrupt'])
+    assert.deepEqual((await askerExchange.check(honest.peerId, [cid])).map(a => a.state), ['corrupt'])
     bytes[10] ^= 1
     await fs.writeFile(file, bytes)
+  })
+
+  it('a holder proves it holds a block over random ranges; one that does not hold the right bytes cannot', async () => {
+    const challenge = newChallenge(block.byteLength)
+    const [good] = await askerExchange.check(honest.peerId, [cid], { challenge })
+    assert.equal(good.state, 'ok')
+    assert.ok(Buffer.from(good.proof as Uint8Array).equals(Buffer.from(proveHolding(block, challenge))))
+    // a fresh nonce gives a different proof: an old answer cannot be replayed
+    const other = newChallenge(block.byteLength)
+    assert.ok(!Buffer.from(proveHolding(block, other)).equals(Buffer.from(good.proof as Uint8Array)))
+    // the liar says it has the block, but its proof is over other bytes
+    const [lie] = await askerExchange.check(liar.peerId, [cid], { challenge })
+    assert.ok(lie.proof == null || !Buffer.from(lie.proof).equals(Buffer.from(proveHolding(block, challenge))))
   })
 
   it('refuses requests larger than the protocol allows', async () => {
