@@ -1,98 +1,161 @@
 import http from 'node:http'
 import { AdminError, AgentNotRunningError } from './errors.js'
+import { statusForCode } from './http-utils.js'
 import type { CreateSnapshotRequest, PeerView, ProgressView, RestoreRequest, RestoreResultView, SnapshotView, StatusView, VerifyRequest, VerifyResultView } from './api.js'
+import type { AbortOptions } from '@libp2p/interface'
 
 export { AdminError, AgentNotRunningError } from './errors.js'
+
+export interface AdminClientInit {
+  /** the agent's admin socket */
+  socketPath: string
+}
+
+export interface GetSnapshotOptions extends AbortOptions {
+  /** answer only once the snapshot is no longer running, or when `timeoutSeconds` passed */
+  wait?: boolean
+  /** how long the agent waits at most; default 60 */
+  timeoutSeconds?: number
+}
+
+export interface RestoreOptions extends AbortOptions {
+  /** called for every progress line the agent streams */
+  onProgress?: (ev: Extract<ProgressView, { type: 'progress' }>) => void
+}
+
+interface RequestOptions extends AbortOptions {
+  body?: unknown
+  /** for NDJSON answers: called with every parsed line; the request resolves with the last */
+  onLine?: (line: unknown) => void
+}
 
 /** The typed client of the admin API: the only way the CLI talks to an agent. */
 export class AdminClient {
   readonly socketPath: string
 
-  constructor (init: { socketPath: string }) {
+  constructor (init: AdminClientInit) {
     this.socketPath = init.socketPath
   }
 
-  private async request (method: string, path: string, body?: unknown, options: { signal?: AbortSignal, onLine?: (line: any) => void } = {}): Promise<any> {
-    const payload = body === undefined ? undefined : JSON.stringify(body)
+  async status (options: AbortOptions = {}): Promise<StatusView> {
+    return this.request('GET', '/v1/status', options) as Promise<StatusView>
+  }
+
+  async peers (options: AbortOptions = {}): Promise<PeerView[]> {
+    return this.request('GET', '/v1/peers', options) as Promise<PeerView[]>
+  }
+
+  async listSnapshots (options: AbortOptions = {}): Promise<SnapshotView[]> {
+    return this.request('GET', '/v1/snapshots', options) as Promise<SnapshotView[]>
+  }
+
+  async createSnapshot (req: CreateSnapshotRequest = {}, options: AbortOptions = {}): Promise<SnapshotView> {
+    return this.request('POST', '/v1/snapshots', { ...options, body: req }) as Promise<SnapshotView>
+  }
+
+  /** `id` may be a unique prefix of a snapshot ID. */
+  async getSnapshot (id: string, options: GetSnapshotOptions = {}): Promise<SnapshotView> {
+    const query = options.wait === true ? `?wait=1&timeout=${options.timeoutSeconds ?? 60}` : ''
+    return this.request('GET', `/v1/snapshots/${encodeURIComponent(id)}${query}`, options) as Promise<SnapshotView>
+  }
+
+  async verify (req: VerifyRequest, options: AbortOptions = {}): Promise<VerifyResultView> {
+    return this.request('POST', '/v1/verify', { ...options, body: req }) as Promise<VerifyResultView>
+  }
+
+  /**
+   * Restores while the agent streams progress to `onProgress`; resolves with the result or rejects
+   * with the agent's error as an AdminError. Aborting the signal makes the agent stop the restore.
+   */
+  async restore (req: RestoreRequest, options: RestoreOptions = {}): Promise<RestoreResultView> {
+    const last = await this.request('POST', '/v1/restore', {
+      signal: options.signal,
+      body: req,
+      onLine: (line) => {
+        const ev = line as ProgressView
+        if (ev.type === 'progress') options.onProgress?.(ev)
+      }
+    }) as ProgressView | undefined
+    if (last?.type === 'done') return last.result
+    if (last?.type === 'error') {
+      const code = last.code ?? 'ERR_INTERNAL'
+      throw new AdminError(statusForCode(code), code, last.error)
+    }
+    throw new AdminError(502, 'ERR_BAD_RESPONSE', 'the agent ended the restore stream without a result')
+  }
+
+  private async request (method: string, path: string, options: RequestOptions = {}): Promise<unknown> {
+    const payload = options.body === undefined ? undefined : JSON.stringify(options.body)
     return new Promise((resolve, reject) => {
       const req = http.request({
         socketPath: this.socketPath,
         method,
         path,
         signal: options.signal,
-        headers: payload != null ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}
+        headers: payload != null
+          ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) }
+          : {}
       }, (res) => {
-        const ndjson = String(res.headers['content-type'] ?? '').startsWith('application/x-ndjson')
+        const status = res.statusCode ?? 0
+        const ndjson = status < 400 && String(res.headers['content-type'] ?? '').startsWith('application/x-ndjson')
         let text = ''
-        let last: any
+        let last: unknown
+        let failed = false
+        const fail = (err: Error): void => {
+          if (failed) return
+          failed = true
+          res.destroy()
+          reject(err)
+        }
         res.setEncoding('utf8')
-        res.on('data', (d: string) => {
-          text += d
+        res.on('data', (chunk: string) => {
+          text += chunk
           if (!ndjson) return
           let nl: number
-          while ((nl = text.indexOf('\n')) >= 0) {
-            const line = text.slice(0, nl)
+          while (!failed && (nl = text.indexOf('\n')) >= 0) {
+            const line = text.slice(0, nl).trim()
             text = text.slice(nl + 1)
-            if (line.trim() === '') continue
+            if (line === '') continue
             try {
               last = JSON.parse(line)
             } catch {
-              continue
+              fail(new AdminError(502, 'ERR_BAD_RESPONSE', `the agent sent a stream line that is not JSON: ${line.slice(0, 200)}`))
+              return
             }
             options.onLine?.(last)
           }
         })
-        res.on('error', reject)
+        res.on('error', fail)
         res.on('end', () => {
-          if (ndjson) { resolve(last); return }
+          if (failed) return
+          if (ndjson) {
+            resolve(last)
+            return
+          }
           let value: any
           try {
             value = text === '' ? undefined : JSON.parse(text)
           } catch {
-            reject(new AdminError(res.statusCode ?? 500, 'ERR_BAD_RESPONSE', `the agent sent a response that is not JSON: ${text.slice(0, 200)}`))
+            reject(new AdminError(status, 'ERR_BAD_RESPONSE', `the agent sent an answer that is not JSON (HTTP ${status}): ${text.slice(0, 200)}`))
             return
           }
-          if ((res.statusCode ?? 500) >= 400) {
-            reject(new AdminError(res.statusCode ?? 500, String(value?.code ?? 'ERR_UNKNOWN'), String(value?.error ?? `HTTP ${String(res.statusCode)}`)))
+          if (status >= 400) {
+            const code = typeof value?.code === 'string' ? value.code : 'ERR_HTTP'
+            const message = typeof value?.error === 'string' ? value.error : `the agent answered HTTP ${status}`
+            reject(new AdminError(status, code, message))
           } else {
             resolve(value)
           }
         })
       })
-      req.on('error', (err: any) => {
-        if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'ENOTSOCK') {
           reject(new AgentNotRunningError(`no agent is listening on ${this.socketPath} (is \`snapmesh agent\` running?)`))
         } else {
           reject(err)
         }
       })
-      if (payload != null) req.write(payload)
-      req.end()
+      req.end(payload)
     })
-  }
-
-  async status (): Promise<StatusView> { return this.request('GET', '/v1/status') }
-  async peers (): Promise<PeerView[]> { return this.request('GET', '/v1/peers') }
-  async listSnapshots (): Promise<SnapshotView[]> { return this.request('GET', '/v1/snapshots') }
-  async createSnapshot (req: CreateSnapshotRequest = {}): Promise<SnapshotView> { return this.request('POST', '/v1/snapshots', req) }
-
-  async getSnapshot (id: string, options: { wait?: boolean, timeoutSeconds?: number } = {}): Promise<SnapshotView> {
-    const q = options.wait === true ? `?wait=1&timeout=${options.timeoutSeconds ?? 60}` : ''
-    return this.request('GET', `/v1/snapshots/${encodeURIComponent(id)}${q}`)
-  }
-
-  async verify (req: VerifyRequest, options: { signal?: AbortSignal } = {}): Promise<VerifyResultView> {
-    return this.request('POST', '/v1/verify', req, { signal: options.signal })
-  }
-
-  /** Streams progress to `onProgress`; resolves with the result or rejects with the agent's error. */
-  async restore (req: RestoreRequest, options: { signal?: AbortSignal, onProgress?: (ev: ProgressView) => void } = {}): Promise<RestoreResultView> {
-    const last: ProgressView | undefined = await this.request('POST', '/v1/restore', req, {
-      signal: options.signal,
-      onLine: (ev: ProgressView) => { if (ev.type === 'progress') options.onProgress?.(ev) }
-    })
-    if (last?.type === 'done') return last.result
-    if (last?.type === 'error') throw new AdminError(400, last.code ?? 'ERR_RESTORE', last.error)
-    throw new AdminError(500, 'ERR_BAD_RESPONSE', 'the restore stream ended without a result')
   }
 }

@@ -1,5 +1,9 @@
-/** An error answer from the agent's admin API. */
+/**
+ * An error answer from the agent's admin API, as the client sees it: the HTTP status, the
+ * server's `code` and its message.
+ */
 export class AdminError extends Error {
+  static override name = 'AdminError'
   override name = 'AdminError'
   readonly status: number
   readonly code: string
@@ -11,17 +15,62 @@ export class AdminError extends Error {
   }
 }
 
+/** Nothing listens on the admin socket: the file is missing or nobody accepts connections on it. */
 export class AgentNotRunningError extends Error {
+  static override name = 'AgentNotRunningError'
   override name = 'AgentNotRunningError'
   code = 'ERR_AGENT_NOT_RUNNING'
 }
 
+/** The socket path is taken: a live agent answers on it, or it is a file that is not a socket. */
 export class SocketInUseError extends Error {
+  static override name = 'SocketInUseError'
   override name = 'SocketInUseError'
   code = 'ERR_SOCKET_IN_USE'
 }
 
-/** A request the server refuses; `status` is the HTTP status it answers with. */
-export class BadRequestError extends AdminError {
-  override name = 'BadRequestError'
+/** No route has this path. */
+export class RouteNotFoundError extends Error {
+  static override name = 'RouteNotFoundError'
+  override name = 'RouteNotFoundError'
+  code = 'ERR_NOT_FOUND'
+  readonly status = 404
+}
+
+/** The route exists but not for this method. */
+export class MethodNotAllowedError extends Error {
+  static override name = 'MethodNotAllowedError'
+  override name = 'MethodNotAllowedError'
+  code = 'ERR_METHOD_NOT_ALLOWED'
+  readonly status = 405
+  readonly allowed: string[]
+
+  constructor (message: string, allowed: string[]) {
+    super(message)
+    this.allowed = allowed
+  }
+}
+
+/** The request body is larger than the server accepts. */
+export class BodyTooLargeError extends Error {
+  static override name = 'BodyTooLargeError'
+  override name = 'BodyTooLargeError'
+  code = 'ERR_BODY_TOO_LARGE'
+  readonly status = 413
+}
+
+/** The request body is not JSON. */
+export class InvalidJsonError extends Error {
+  static override name = 'InvalidJsonError'
+  override name = 'InvalidJsonError'
+  code = 'ERR_INVALID_JSON'
+  readonly status = 400
+}
+
+/** The request body or query is JSON of the wrong shape; the message names the field. */
+export class InvalidRequestError extends Error {
+  static override name = 'InvalidRequestError'
+  override name = 'InvalidRequestError'
+  code = 'ERR_INVALID_REQUEST'
+  readonly status = 400
 }

@@ -1,4 +1,6 @@
 import { Ajv } from 'ajv'
+import { InvalidRequestError } from './errors.js'
+import type { ErrorObject, ValidateFunction } from 'ajv'
 
 const ajv = new Ajv({ allErrors: false, strict: true })
 
@@ -33,12 +35,19 @@ export const validateVerify = ajv.compile({
   }
 })
 
-/** the first schema error as `field: problem` */
-export function describeErrors (errors: Array<{ instancePath: string, keyword: string, message?: string, params: any }> | null | undefined): string {
+/** The first schema error as a sentence naming the field, e.g. `field "tag" must be string`. */
+export function describeErrors (errors: ErrorObject[] | null | undefined): string {
   const e = errors?.[0]
-  if (e == null) return 'invalid body'
-  const field = e.instancePath.replace(/^\//, '').replace(/\//g, '.')
+  if (e == null) return 'request body is invalid'
+  const field = e.instancePath.split('/').filter(p => p !== '').map(p => /^\d+$/.test(p) ? `[${p}]` : `.${p}`).join('').replace(/^\./, '')
   if (e.keyword === 'additionalProperties') return `unknown field "${String(e.params.additionalProperty)}"`
   if (e.keyword === 'required') return `field "${String(e.params.missingProperty)}" is required`
-  return `field "${field === '' ? '(body)' : field}" ${e.message ?? 'is invalid'}`
+  if (field === '') return `request body ${e.message ?? 'is invalid'}`
+  return `field "${field}" ${e.message ?? 'is invalid'}`
+}
+
+/** Returns the body typed as `T`, or throws InvalidRequestError naming the first wrong field. */
+export function checkBody<T> (validate: ValidateFunction, body: unknown): T {
+  if (!validate(body)) throw new InvalidRequestError(describeErrors(validate.errors))
+  return body as T
 }

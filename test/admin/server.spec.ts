@@ -1,75 +1,38 @@
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import fs from 'node:fs/promises'
 import http from 'node:http'
-import os from 'node:os'
 import path from 'node:path'
-import { promisify } from 'node:util'
-import { AdminClient, AdminError, AgentNotRunningError } from '../../src/admin/client.js'
-import { AdminServer } from '../../src/admin/server.js'
-import { AmbiguousIdError, NotFoundError } from '../../src/metadata/index.js'
-import type { AdminBackend, ProgressView, RestoreRequest, SnapshotView } from '../../src/admin/api.js'
+import { AdminClient, AdminError, AdminServer, AgentNotRunningError, SocketInUseError } from '../../src/admin/index.js'
+import { ID_AA11, ID_BB33, ID_NEW, PEER_A, PEER_B, TestBackend, tempDir } from './fixtures.js'
+import type { ProgressView, SnapshotView } from '../../src/admin/index.js'
 
-const exec = promisify(execFile)
-const BIN = new URL('../../src/cli/bin.js', import.meta.url).pathname
+interface RawAnswer { status: number, headers: http.IncomingHttpHeaders, text: string, json: any }
 
-function snap (id: string, status: SnapshotView['status'] = 'complete'): SnapshotView {
-  return {
-    id,
-    status,
-    initiator: '12D3KooWA',
-    lamport: 1,
-    startedAt: '2026-01-01T00:00:00.000Z',
-    deadline: '2026-01-01T00:02:00.000Z',
-    participants: [{ peerId: '12D3KooWA', name: 'a', status: 'ok', root: 'bafy' }]
-  }
-}
-
-/** a backend with fixed answers: what is under test here is the HTTP layer and its client */
-class TestBackend implements AdminBackend {
-  snapshots = [snap('aa11' + '0'.repeat(60)), snap('aa22' + '0'.repeat(60)), snap('bb33' + '0'.repeat(60), 'partial')]
-  restoreAborted = false
-  async status (): Promise<any> { return { peerId: '12D3KooWA', name: 'a', version: '0', addresses: [], uptimeSeconds: 1, peers: { known: 0, connected: 0 }, snapshots: 3, dataDir: '/d' } }
-  async peers (): Promise<any> { return [{ peerId: '12D3KooWB', name: 'b', addresses: ['/ip4/127.0.0.1/tcp/1'], connected: true }] }
-  async createSnapshot (req: { tag?: string }): Promise<SnapshotView> { return { ...snap('cc44' + '0'.repeat(60), 'running'), tag: req.tag } }
-  async listSnapshots (): Promise<SnapshotView[]> { return this.snapshots }
-  async getSnapshot (id: string): Promise<SnapshotView> {
-    const m = [...this.snapshots, snap('cc44' + '0'.repeat(60))].filter(s => s.id.startsWith(id))
-    if (m.length === 0) throw new NotFoundError(`no snapshot matches "${id}"`)
-    if (m.length > 1) throw new AmbiguousIdError(`"${id}" matches ${m.length} snapshots`)
-    return m[0]
-  }
-
-  async verify (req: { snapshot: string }): Promise<any> {
-    return { snapshot: req.snapshot, ok: req.snapshot !== 'bad', participants: [] }
-  }
-
-  async restore (req: RestoreRequest, options: { signal?: AbortSignal, onProgress?: (ev: ProgressView) => void }): Promise<any> {
-    if (req.snapshot === 'slow') {
-      await new Promise((resolve, reject) => {
-        options.signal?.addEventListener('abort', () => { this.restoreAborted = true; reject(new Error('aborted')) })
-      })
-    }
-    if (req.snapshot === 'bad') throw Object.assign(new Error('refusing to restore "../x"'), { code: 'ERR_UNSAFE_PATH' })
-    for (let i = 1; i <= 3; i++) {
-      options.onProgress?.({ type: 'progress', phase: 'restore', files: i, bytes: i * 10 })
-      await new Promise(resolve => setTimeout(resolve, 120))
-    }
-    return { snapshot: req.snapshot, peerId: 'p', name: 'a', target: req.target, files: 3, dirs: 1, symlinks: 0, bytes: 30, blocksFetched: 2, durationMs: 5 }
-  }
-}
-
-async function raw (socketPath: string, method: string, url: string, body?: string | Buffer): Promise<{ status: number, json: any }> {
+/** one HTTP request on the socket, without the typed client */
+async function raw (socketPath: string, method: string, url: string, body?: string, headers: Record<string, string> = {}): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, method, path: url }, (res) => {
+    const req = http.request({ socketPath, method, path: url, headers }, (res) => {
       let text = ''
-      res.on('data', d => { text += String(d) })
-      res.on('end', () => { resolve({ status: res.statusCode ?? 0, json: text === '' ? undefined : JSON.parse(text) }) })
+      res.setEncoding('utf8')
+      res.on('data', d => { text += d })
+      res.on('end', () => {
+        let json: any
+        try { json = JSON.parse(text) } catch {}
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json })
+      })
     })
     req.on('error', reject)
-    if (body != null) req.write(body)
-    req.end()
+    req.end(body)
   })
+}
+
+/** leaves a socket file nobody listens on, as a crashed agent does */
+async function leaveStaleSocket (socketPath: string): Promise<void> {
+  const child = spawn(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(socketPath)}, () => process.kill(process.pid, 'SIGKILL'))`])
+  await once(child, 'exit')
+  assert.ok((await fs.lstat(socketPath)).isSocket())
 }
 
 describe('admin / server and client', () => {
@@ -80,7 +43,7 @@ describe('admin / server and client', () => {
   let client: AdminClient
 
   beforeEach(async () => {
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'snapmesh-admin-'))
+    dir = await tempDir('admin')
     socketPath = path.join(dir, 'admin.sock')
     backend = new TestBackend()
     server = new AdminServer({ backend }, { socketPath })
@@ -93,116 +56,231 @@ describe('admin / server and client', () => {
     await fs.rm(dir, { recursive: true, force: true })
   })
 
-  it('serves every route with its typed client, on a socket only the owner can use', async () => {
-    assert.equal((await fs.stat(socketPath)).mode & 0o777, 0o600)
-    assert.equal((await client.status()).peerId, '12D3KooWA')
-    assert.equal((await client.peers())[0].peerId, '12D3KooWB')
-    assert.equal((await client.listSnapshots()).length, 3)
-    assert.equal((await client.createSnapshot({ tag: 'x' })).tag, 'x')
-    assert.equal((await client.getSnapshot('bb')).status, 'partial')
+  it('listens on a socket only its owner can open', async () => {
+    const st = await fs.lstat(socketPath)
+    assert.ok(st.isSocket())
+    assert.equal(st.mode & 0o777, 0o600)
   })
 
-  it('maps unknown and ambiguous prefixes to 404 and 409', async () => {
-    await assert.rejects(client.getSnapshot('ff'), (err: any) => err instanceof AdminError && err.status === 404 && err.code === 'ERR_NOT_FOUND')
-    await assert.rejects(client.getSnapshot('aa'), (err: any) => err instanceof AdminError && err.status === 409 && /matches 2 snapshots/.test(err.message))
+  it('serves status, peers and the snapshot list with their typed client', async () => {
+    const status = await client.status()
+    assert.equal(status.peerId, PEER_A)
+    assert.deepEqual(status.peers, { known: 2, connected: 1 })
+    const peers = await client.peers()
+    assert.deepEqual(peers.map(p => [p.peerId, p.connected]), [[PEER_B, true], ['12D3KooWCccc', false]])
+    const list = await client.listSnapshots()
+    assert.deepEqual(list.map(s => s.status), ['complete', 'complete', 'partial'])
+    const answer = await raw(socketPath, 'GET', '/v1/status')
+    assert.equal(answer.status, 200)
+    assert.match(String(answer.headers['content-type']), /^application\/json/)
   })
 
-  it('answers bad requests with 4xx and a message naming the problem', async () => {
-    assert.equal((await raw(socketPath, 'GET', '/v1/nope')).status, 404)
-    assert.equal((await raw(socketPath, 'GET', '/status')).status, 404)
-    assert.equal((await raw(socketPath, 'DELETE', '/v1/snapshots')).status, 405)
-    const badJson = await raw(socketPath, 'POST', '/v1/snapshots', '{"tag":')
-    assert.equal(badJson.status, 400)
-    assert.match(badJson.json.error, /not valid JSON/)
-    const badField = await raw(socketPath, 'POST', '/v1/snapshots', '{"tag": 5}')
-    assert.equal(badField.status, 400)
-    assert.match(badField.json.error, /field "tag" must be string/)
-    const unknown = await raw(socketPath, 'POST', '/v1/restore', '{"snapshot":"a","target":"/t","colour":"red"}')
-    assert.equal(unknown.status, 400)
-    assert.match(unknown.json.error, /unknown field "colour"/)
-    const missing = await raw(socketPath, 'POST', '/v1/restore', '{"snapshot":"a"}')
-    assert.match(missing.json.error, /field "target" is required/)
-    const big = await raw(socketPath, 'POST', '/v1/snapshots', JSON.stringify({ tag: 'x'.repeat(100 * 1024) }))
-    assert.equal(big.status, 413)
+  it('creates a snapshot with 201 and the new snapshot as the answer', async () => {
+    const created = await client.createSnapshot({ tag: 'nightly' })
+    assert.equal(created.id, ID_NEW)
+    assert.equal(created.tag, 'nightly')
+    assert.equal(created.status, 'running')
+    const answer = await raw(socketPath, 'POST', '/v1/snapshots', '{}', { 'content-type': 'application/json' })
+    assert.equal(answer.status, 201)
+    const noBody = await raw(socketPath, 'POST', '/v1/snapshots')
+    assert.equal(noBody.status, 201)
   })
 
-  it('streams restore progress as NDJSON and ends with the result or the error', async () => {
+  it('finds a snapshot by a unique prefix; an unknown one is 404 and an ambiguous one 409', async () => {
+    assert.equal((await client.getSnapshot('bb')).id, ID_BB33)
+    assert.equal((await client.getSnapshot(ID_AA11)).id, ID_AA11)
+    await assert.rejects(client.getSnapshot('ff'), (err: any) => {
+      return err instanceof AdminError && err.status === 404 && err.code === 'ERR_NOT_FOUND' && /no snapshot matches "ff"/.test(err.message)
+    })
+    await assert.rejects(client.getSnapshot('aa'), (err: any) => {
+      return err instanceof AdminError && err.status === 409 && err.code === 'ERR_AMBIGUOUS' && /matches 2 snapshots/.test(err.message)
+    })
+    const answer = await raw(socketPath, 'GET', '/v1/snapshots/aa')
+    assert.deepEqual(Object.keys(answer.json).sort(), ['code', 'error'])
+  })
+
+  it('maps backend error codes: ERR_INVALID* to 400, anything else to 500 with the message kept', async () => {
+    await assert.rejects(client.getSnapshot('zz'), (err: any) => err.status === 400 && err.code === 'ERR_INVALID_PREFIX' && /not hexadecimal/.test(err.message))
+    const boom = await raw(socketPath, 'GET', '/v1/snapshots/boom')
+    assert.equal(boom.status, 500)
+    assert.deepEqual(boom.json, { error: 'the catalog is on fire', code: 'ERR_INTERNAL' })
+  })
+
+  it('answers unknown routes with 404 and wrong methods with 405 naming the allowed ones', async () => {
+    for (const url of ['/v1/nope', '/status', '/v2/status', '/v1/snapshots/a/b', '/']) {
+      const answer = await raw(socketPath, 'GET', url)
+      assert.equal(answer.status, 404, url)
+      assert.equal(answer.json.code, 'ERR_NOT_FOUND')
+      assert.match(answer.json.error, /no route/)
+    }
+    const del = await raw(socketPath, 'DELETE', '/v1/snapshots')
+    assert.equal(del.status, 405)
+    assert.equal(del.headers.allow, 'GET, POST')
+    assert.match(del.json.error, /DELETE is not allowed on \/v1\/snapshots/)
+    assert.equal((await raw(socketPath, 'GET', '/v1/restore')).status, 405)
+    assert.equal((await raw(socketPath, 'POST', '/v1/status', '{}')).status, 405)
+  })
+
+  it('answers malformed JSON with 400', async () => {
+    const answer = await raw(socketPath, 'POST', '/v1/snapshots', '{"tag":')
+    assert.equal(answer.status, 400)
+    assert.equal(answer.json.code, 'ERR_INVALID_JSON')
+    assert.match(answer.json.error, /not valid JSON/)
+  })
+
+  it('answers a body of the wrong shape with 400 naming the field', async () => {
+    const cases: Array<[string, string, RegExp]> = [
+      ['/v1/snapshots', '{"tag": 5}', /field "tag" must be string/],
+      ['/v1/snapshots', '[]', /request body must be object/],
+      ['/v1/restore', '{"snapshot":"a","target":"/t","colour":"red"}', /unknown field "colour"/],
+      ['/v1/restore', '{"target":"/t"}', /field "snapshot" is required/],
+      ['/v1/restore', '{"snapshot":"a"}', /field "target" is required/],
+      ['/v1/restore', '{"snapshot":"a","target":"/t","include":["x",7]}', /field "include\[1\]" must be string/],
+      ['/v1/restore', '{"snapshot":"a","target":"/t","resume":"yes"}', /field "resume" must be boolean/],
+      ['/v1/verify', '{"snapshot":"a","repair":1}', /field "repair" must be boolean/]
+    ]
+    for (const [url, body, message] of cases) {
+      const answer = await raw(socketPath, 'POST', url, body)
+      assert.equal(answer.status, 400, body)
+      assert.equal(answer.json.code, 'ERR_INVALID_REQUEST', body)
+      assert.match(answer.json.error, message)
+    }
+    assert.equal(backend.restores.length, 0)
+  })
+
+  it('refuses a body over the limit with 413, whether its length was declared or not, and keeps serving', async () => {
+    const big = JSON.stringify({ tag: 'x'.repeat(100 * 1024) })
+    const declared = await raw(socketPath, 'POST', '/v1/snapshots', big, { 'content-length': String(Buffer.byteLength(big)) })
+    assert.equal(declared.status, 413)
+    assert.equal(declared.json.code, 'ERR_BODY_TOO_LARGE')
+    const chunked = await raw(socketPath, 'POST', '/v1/snapshots', big, { 'transfer-encoding': 'chunked' })
+    assert.equal(chunked.status, 413)
+    assert.match(chunked.json.error, /over the limit of 65536 bytes/)
+    assert.equal((await client.status()).name, 'alpha')
+  })
+
+  it('takes its body limit from init', async () => {
+    await server.stop()
+    server = new AdminServer({ backend }, { socketPath, maxBodyBytes: 64 })
+    await server.start()
+    assert.equal((await raw(socketPath, 'POST', '/v1/snapshots', JSON.stringify({ tag: 'x'.repeat(80) }))).status, 413)
+    assert.equal((await raw(socketPath, 'POST', '/v1/snapshots', JSON.stringify({ tag: 'short' }))).status, 201)
+  })
+
+  it('with ?wait=1 answers once the snapshot is no longer running', async () => {
+    await client.createSnapshot()
+    const started = Date.now()
+    const done = await client.getSnapshot(ID_NEW.slice(0, 6), { wait: true, timeoutSeconds: 10 })
+    assert.equal(done.status, 'complete')
+    assert.ok(Date.now() - started >= 150, 'it waited for the status to change')
+    assert.ok(Date.now() - started < 3000, 'it answered soon after the change')
+  })
+
+  it('with ?wait=1 answers the running snapshot when the timeout passes, and refuses a bad timeout', async () => {
+    backend = new TestBackend({ runningMs: 60_000 })
+    await server.stop()
+    server = new AdminServer({ backend }, { socketPath })
+    await server.start()
+    await client.createSnapshot()
+    const started = Date.now()
+    const still = await client.getSnapshot(ID_NEW, { wait: true, timeoutSeconds: 0.5 })
+    const elapsed = Date.now() - started
+    assert.equal(still.status, 'running')
+    assert.ok(elapsed >= 450 && elapsed < 2500, `answered after ${elapsed} ms`)
+    assert.ok(backend.getCalls >= 3, 'the backend was asked again while waiting')
+    const bad = await raw(socketPath, 'GET', `/v1/snapshots/${ID_NEW}?wait=1&timeout=soon`)
+    assert.equal(bad.status, 400)
+    assert.match(bad.json.error, /query parameter "timeout"/)
+    const snap: SnapshotView = (await raw(socketPath, 'GET', `/v1/snapshots/${ID_NEW}?wait=0`)).json
+    assert.equal(snap.status, 'running')
+  })
+
+  it('streams restore progress as NDJSON lines ending with the result', async () => {
     const seen: ProgressView[] = []
-    const result = await client.restore({ snapshot: 'aa11', target: '/t' }, { onProgress: ev => { seen.push(ev) } })
+    const result = await client.restore({ snapshot: 'aa11', target: '/restore/here' }, { onProgress: ev => { seen.push(ev) } })
     assert.equal(result.files, 3)
-    assert.ok(seen.length >= 2 && seen.every(e => e.type === 'progress'))
-    await assert.rejects(client.restore({ snapshot: 'bad', target: '/t' }), (err: any) => err.code === 'ERR_UNSAFE_PATH' && /\.\.\/x/.test(err.message))
+    assert.equal(result.target, '/restore/here')
+    assert.ok(seen.length >= 2, `${seen.length} progress events`)
+    assert.ok(seen.every(e => e.type === 'progress'))
+    assert.deepEqual(backend.restores[0], { snapshot: 'aa11', target: '/restore/here' })
+
+    const answer = await raw(socketPath, 'POST', '/v1/restore', JSON.stringify({ snapshot: 'aa11', target: '/t' }))
+    assert.equal(answer.status, 200)
+    assert.equal(answer.headers['content-type'], 'application/x-ndjson')
+    const lines = answer.text.trimEnd().split('\n').map(l => JSON.parse(l))
+    assert.equal(lines.at(-1).type, 'done')
+    assert.equal(lines.at(-1).result.bytes, 3000)
+    assert.ok(lines.slice(0, -1).every(l => l.type === 'progress' && typeof l.files === 'number' && typeof l.bytes === 'number'))
+    // the newest progress is never dropped, however close together the events came
+    assert.deepEqual(lines.at(-2), { type: 'progress', phase: 'restore', files: 3, bytes: 3000, totalBytes: 3000 })
+  })
+
+  it('ends a failed restore stream with an error line carrying the code', async () => {
+    await assert.rejects(client.restore({ snapshot: 'evil', target: '/t' }), (err: any) => {
+      return err instanceof AdminError && err.code === 'ERR_UNSAFE_PATH' && /refusing to restore "\.\.\/x"/.test(err.message)
+    })
+    await assert.rejects(client.restore({ snapshot: 'ff', target: '/t' }), (err: any) => err.status === 404 && err.code === 'ERR_NOT_FOUND')
+    const answer = await raw(socketPath, 'POST', '/v1/restore', JSON.stringify({ snapshot: 'evil', target: '/t' }))
+    assert.deepEqual(JSON.parse(answer.text.trimEnd().split('\n').at(-1) ?? ''), { type: 'error', error: 'refusing to restore "../x": it leaves the target', code: 'ERR_UNSAFE_PATH' })
   })
 
   it('aborts the restore when the client goes away', async () => {
     const controller = new AbortController()
     const p = client.restore({ snapshot: 'slow', target: '/t' }, { signal: controller.signal })
-    await new Promise(resolve => setTimeout(resolve, 200))
+    while (backend.restores.length === 0) await new Promise(resolve => setTimeout(resolve, 10))
+    assert.equal(backend.restoreAborted, false)
     controller.abort()
-    await assert.rejects(p)
-    const deadline = Date.now() + 5000
-    while (!backend.restoreAborted && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
-    assert.ok(backend.restoreAborted)
+    await assert.rejects(p, (err: any) => err.name === 'AbortError')
+    const deadline = Date.now() + 3000
+    while (!backend.restoreAborted && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
+    assert.ok(backend.restoreAborted, 'the backend saw the abort')
   })
 
-  it('replaces a stale socket file but refuses to start beside a live agent', async () => {
+  it('serves verify with the report', async () => {
+    assert.equal((await client.verify({ snapshot: 'aa11' })).ok, true)
+    const bad = await client.verify({ snapshot: 'bb33', readData: true })
+    assert.equal(bad.ok, false)
+    assert.equal(bad.participants[0].problems[0].state, 'missing')
+  })
+
+  it('refuses to start beside a live agent on the same socket, which keeps serving', async () => {
     const second = new AdminServer({ backend }, { socketPath })
-    await assert.rejects(second.start(), /already listening/)
+    await assert.rejects(second.start(), (err: any) => err instanceof SocketInUseError && err.message.includes(`another agent is already listening on ${socketPath}`))
+    assert.equal((await client.status()).name, 'alpha')
+  })
+
+  it('replaces a socket file left by a crashed agent', async () => {
     await server.stop()
-    // a socket file left behind by a crash
-    const net = await import('node:net')
-    const stale = net.createServer()
-    await new Promise<void>(resolve => stale.listen(socketPath, resolve))
-    await new Promise<void>(resolve => { (stale as any)._handle?.close(); resolve() })
+    await leaveStaleSocket(socketPath)
+    await assert.rejects(client.status(), AgentNotRunningError)
     server = new AdminServer({ backend }, { socketPath })
     await server.start()
-    assert.equal((await client.status()).name, 'a')
+    assert.equal((await client.status()).name, 'alpha')
+    assert.equal((await fs.lstat(socketPath)).mode & 0o777, 0o600)
+  })
+
+  it('refuses a socket path taken by a file that is not a socket, and leaves the file alone', async () => {
+    const file = path.join(dir, 'not-a-socket')
+    await fs.writeFile(file, 'keep me')
+    const other = new AdminServer({ backend }, { socketPath: file })
+    await assert.rejects(other.start(), (err: any) => err instanceof SocketInUseError && /exists and is not a socket/.test(err.message))
+    assert.equal(await fs.readFile(file, 'utf8'), 'keep me')
+  })
+
+  it('removes its socket on stop; start and stop may be called twice', async () => {
+    await server.start()
+    await server.stop()
+    await server.stop()
+    await assert.rejects(fs.lstat(socketPath), { code: 'ENOENT' })
+    await server.start()
+    assert.equal((await client.status()).name, 'alpha')
   })
 
   it('says plainly when no agent is listening', async () => {
-    const c = new AdminClient({ socketPath: path.join(dir, 'none.sock') })
-    await assert.rejects(c.status(), (err: any) => err instanceof AgentNotRunningError && /no agent is listening on .*none\.sock/.test(err.message))
-  })
-
-  it('the CLI prints the documented JSON and exits with the documented codes', async () => {
-    const run = async (...args: string[]): Promise<{ code: number, stdout: string, stderr: string }> => {
-      try {
-        const r = await exec(process.execPath, [BIN, '--socket', socketPath, ...args])
-        return { code: 0, ...r }
-      } catch (err: any) {
-        return { code: err.code, stdout: err.stdout, stderr: err.stderr }
-      }
-    }
-    const list = await run('snapshot', 'list', '--json')
-    assert.equal(list.code, 0)
-    assert.deepEqual(JSON.parse(list.stdout).map((s: SnapshotView) => s.id.slice(0, 4)), ['aa11', 'aa22', 'bb33'])
-    const table = await run('snapshot', 'list')
-    assert.match(table.stdout, /^ID\s+STARTED\s+TAG\s+STATUS\s+OK$/m)
-    assert.match(table.stdout, /^bb330000 .* partial\s+1\/1$/m)
-    const show = await run('snapshot', 'show', 'aa', '--json')
-    assert.equal(show.code, 1)
-    assert.match(show.stderr, /^snapmesh: .*matches 2 snapshots/)
-    const peers = JSON.parse((await run('peers', '--json')).stdout)
-    assert.equal(peers[0].peerId, '12D3KooWB')
-    const waited = await run('snapshot', 'create', '--wait', '--json', '--tag', 't')
-    assert.equal(waited.code, 0)
-    assert.equal(JSON.parse(waited.stdout).status, 'complete')
-    const usage = await run('snapshot', 'create', '--timeout', 'soon')
-    assert.equal(usage.code, 2)
-    const restore = await run('restore', 'aa11', '--target', 'rel/dir', '--json')
-    assert.equal(JSON.parse(restore.stdout).target, path.resolve('rel/dir'))
-    const nosock = await exec(process.execPath, [BIN, '--socket', path.join(dir, 'x.sock'), 'status']).catch((err: any) => err)
-    assert.equal(nosock.code, 1)
-    assert.match(nosock.stderr, /no agent is listening/)
-  })
-
-  it('keygen writes a swarm key with mode 0600 and never overwrites one', async () => {
-    const out = path.join(dir, 'swarm.key')
-    await exec(process.execPath, [BIN, 'keygen', '--psk', '--out', out])
-    assert.equal((await fs.stat(out)).mode & 0o777, 0o600)
-    assert.match(await fs.readFile(out, 'utf8'), /^\/key\/swarm\/psk\/1\.0\.0\/\n\/base16\/\n[0-9a-f]{64}$/)
-    const again = await exec(process.execPath, [BIN, 'keygen', '--psk', '--out', out]).catch((err: any) => err)
-    assert.equal(again.code, 1)
-    assert.match(again.stderr, /already exists/)
+    const missing = new AdminClient({ socketPath: path.join(dir, 'none.sock') })
+    await assert.rejects(missing.status(), (err: any) => {
+      return err instanceof AgentNotRunningError && err.code === 'ERR_AGENT_NOT_RUNNING' &&
+        err.message === `no agent is listening on ${path.join(dir, 'none.sock')} (is \`snapmesh agent\` running?)`
+    })
   })
 })

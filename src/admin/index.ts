@@ -1,0 +1,31 @@
+import { AdminClient } from './client.js'
+import { AdminServer } from './server.js'
+import type { AdminClientInit } from './client.js'
+import type { AdminServerComponents, AdminServerInit } from './server.js'
+
+export * from './api.js'
+export { AdminServer } from './server.js'
+export type { AdminServerComponents, AdminServerInit } from './server.js'
+export { AdminClient } from './client.js'
+export type { AdminClientInit, GetSnapshotOptions, RestoreOptions } from './client.js'
+export {
+  AdminError,
+  AgentNotRunningError,
+  SocketInUseError,
+  RouteNotFoundError,
+  MethodNotAllowedError,
+  BodyTooLargeError,
+  InvalidJsonError,
+  InvalidRequestError
+} from './errors.js'
+export { statusForCode } from './http-utils.js'
+
+/** The admin HTTP server on a Unix socket, serving `backend`. */
+export function createAdminServer (components: AdminServerComponents, init: AdminServerInit): AdminServer {
+  return new AdminServer(components, init)
+}
+
+/** A client of the agent listening on `init.socketPath`. */
+export function createAdminClient (init: AdminClientInit): AdminClient {
+  return new AdminClient(init)
+}

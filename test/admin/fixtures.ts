@@ -1,0 +1,152 @@
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { AmbiguousIdError, NotFoundError } from '../../src/metadata/index.js'
+import type { AdminBackend, CreateSnapshotRequest, PeerView, ProgressView, RestoreRequest, RestoreResultView, SnapshotStatus, SnapshotView, StatusView, VerifyRequest, VerifyResultView } from '../../src/admin/api.js'
+
+export const PEER_A = '12D3KooWAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'
+export const PEER_B = '12D3KooWBbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'
+
+export const ID_AA11 = 'aa11' + '0'.repeat(60)
+export const ID_AA22 = 'aa22' + '0'.repeat(60)
+export const ID_BB33 = 'bb33' + '0'.repeat(60)
+export const ID_NEW = 'cc44' + '1'.repeat(60)
+
+export async function tempDir (prefix: string): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), `snapmesh-${prefix}-`))
+}
+
+export function snapshotView (id: string, status: SnapshotStatus = 'complete', at = Date.parse('2026-01-01T00:00:00.000Z')): SnapshotView {
+  return {
+    id,
+    status,
+    initiator: PEER_A,
+    lamport: 1,
+    startedAt: new Date(at).toISOString(),
+    deadline: new Date(at + 120_000).toISOString(),
+    ...(status !== 'running' ? { finishedAt: new Date(at + 5_000).toISOString() } : {}),
+    participants: [
+      {
+        peerId: PEER_A,
+        name: 'alpha',
+        status: 'ok',
+        root: 'bafyrootalpha',
+        stats: { files: 3, dirs: 1, symlinks: 0, bytes: 3000, filesRead: 3, filesReused: 0, bytesRead: 3000, chunks: 3, newChunks: 3, newBytes: 3000, durationMs: 40 },
+        errors: [{ source: 'etc', path: 'shadow', message: 'EACCES: permission denied' }]
+      },
+      status === 'complete'
+        ? { peerId: PEER_B, name: 'beta', status: 'ok', root: 'bafyrootbeta' }
+        : status === 'running'
+          ? { peerId: PEER_B, name: 'beta', status: 'pending' }
+          : { peerId: PEER_B, name: 'beta', status: 'missing' }
+    ],
+    ...(status === 'partial' ? { reasons: ['beta sent no result before the deadline'] } : {})
+  }
+}
+
+export interface TestBackendInit {
+  /** how a snapshot created through the API ends */
+  outcome?: SnapshotStatus
+  /** how long it stays 'running' */
+  runningMs?: number
+}
+
+/**
+ * An AdminBackend with fixed answers, so that what runs under test is the HTTP layer, its client
+ * and the CLI. Snapshot IDs follow the agent's rules: a unique prefix finds one, else 404/409.
+ */
+export class TestBackend implements AdminBackend {
+  readonly snapshots: SnapshotView[] = [snapshotView(ID_AA11), snapshotView(ID_AA22), snapshotView(ID_BB33, 'partial')]
+  readonly restores: RestoreRequest[] = []
+  restoreAborted = false
+  private readonly outcome: SnapshotStatus
+  private readonly runningMs: number
+  private created?: { view: SnapshotView, at: number }
+  getCalls = 0
+
+  constructor (init: TestBackendInit = {}) {
+    this.outcome = init.outcome ?? 'complete'
+    this.runningMs = init.runningMs ?? 300
+  }
+
+  async status (): Promise<StatusView> {
+    return {
+      peerId: PEER_A,
+      name: 'alpha',
+      version: '0.1.0',
+      addresses: ['/ip4/127.0.0.1/tcp/4101/p2p/' + PEER_A],
+      uptimeSeconds: 75,
+      peers: { known: 2, connected: 1 },
+      snapshots: this.snapshots.length,
+      dataDir: '/var/lib/snapmesh'
+    }
+  }
+
+  async peers (): Promise<PeerView[]> {
+    return [
+      { peerId: PEER_B, name: 'beta', addresses: ['/ip4/127.0.0.1/tcp/4102', '/ip4/10.0.0.2/tcp/4102'], connected: true },
+      { peerId: '12D3KooWCccc', addresses: [], connected: false }
+    ]
+  }
+
+  async createSnapshot (req: CreateSnapshotRequest): Promise<SnapshotView> {
+    const view = { ...snapshotView(ID_NEW, 'running', Date.now()), ...(req.tag != null ? { tag: req.tag } : {}) }
+    this.created = { view, at: Date.now() }
+    return view
+  }
+
+  async listSnapshots (): Promise<SnapshotView[]> {
+    return [...this.snapshots, ...(this.created != null ? [this.current()] : [])]
+  }
+
+  private current (): SnapshotView {
+    const c = this.created
+    if (c == null) throw new Error('nothing created')
+    if (Date.now() - c.at < this.runningMs) return c.view
+    return { ...snapshotView(c.view.id, this.outcome, c.at), ...(c.view.tag != null ? { tag: c.view.tag } : {}) }
+  }
+
+  async getSnapshot (id: string): Promise<SnapshotView> {
+    this.getCalls++
+    if (id === 'boom') throw new Error('the catalog is on fire')
+    if (id === 'zz') throw Object.assign(new Error('prefix "zz" is not hexadecimal'), { code: 'ERR_INVALID_PREFIX' })
+    const matches = (await this.listSnapshots()).filter(s => s.id.startsWith(id))
+    if (matches.length === 0) throw new NotFoundError(`no snapshot matches "${id}"`)
+    if (matches.length > 1) throw new AmbiguousIdError(`"${id}" matches ${matches.length} snapshots: ${matches.map(s => s.id.slice(0, 8)).join(', ')}`)
+    return matches[0]
+  }
+
+  async verify (req: VerifyRequest): Promise<VerifyResultView> {
+    const bad = req.snapshot === 'bb33'
+    return {
+      snapshot: req.snapshot,
+      ok: !bad,
+      participants: [{
+        peerId: PEER_A,
+        name: 'alpha',
+        blocks: 3,
+        copies: 6,
+        problems: bad ? [{ holder: PEER_B, cid: 'bafyblock', path: 'etc/hosts', state: 'missing' }] : []
+      }]
+    }
+  }
+
+  async restore (req: RestoreRequest, options: { signal?: AbortSignal, onProgress?: (ev: ProgressView) => void }): Promise<RestoreResultView> {
+    this.restores.push(req)
+    if (req.snapshot === 'slow') {
+      await new Promise((resolve, reject) => {
+        options.signal?.addEventListener('abort', () => {
+          this.restoreAborted = true
+          reject(new Error('restore aborted'))
+        })
+      })
+    }
+    if (req.snapshot === 'evil') throw Object.assign(new Error('refusing to restore "../x": it leaves the target'), { code: 'ERR_UNSAFE_PATH' })
+    if (req.snapshot === 'ff') throw new NotFoundError('no snapshot matches "ff"')
+    for (let i = 1; i <= 3; i++) {
+      options.onProgress?.({ type: 'progress', phase: 'restore', files: i, bytes: i * 1000, totalBytes: 3000 })
+      await new Promise(resolve => setTimeout(resolve, 60))
+    }
+    return { snapshot: ID_AA11, peerId: PEER_A, name: 'alpha', target: req.target, files: 3, dirs: 1, symlinks: 0, bytes: 3000, blocksFetched: 2, filesKept: 0, durationMs: 180 }
+  }
+}
