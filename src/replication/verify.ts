@@ -49,6 +49,28 @@ async function pathsOf (getter: BlockGetter, root: CID, options: AbortOptions): 
 }
 
 /**
+ * A verified copy to check a holder's proof against, taken from this agent's store or from another
+ * holder than the one challenged (reading a corrupt copy quarantines it, which would hide the
+ * damage from the challenge), else from anyone the getter knows.
+ */
+async function referenceCopy (components: { blocks: Pick<Blocks, 'has' | 'get'>, exchange: Pick<BlockExchange, 'fetch'>, getter: BlockGetter }, cid: CID, others: string[], options: AbortOptions): Promise<Uint8Array | undefined> {
+  try {
+    if (await components.blocks.has(cid, options)) return await components.blocks.get(cid, options)
+  } catch {}
+  for (const h of others) {
+    try {
+      const [bytes] = await components.exchange.fetch(h, [cid], options)
+      if (bytes != null) return bytes
+    } catch {}
+  }
+  try {
+    return await components.getter.get(cid, options)
+  } catch {
+    return undefined // no good copy to check against: the holder's own re-hash decides
+  }
+}
+
+/**
  * Checks every copy of every block of one participant's snapshot at the holders placement names:
  * missing and corrupt copies are reported with the holder, the CID and the file they belong to.
  */
@@ -99,12 +121,7 @@ export async function verifyCopies (components: { blocks: Pick<Blocks, 'has' | '
         } else {
           // proof of holding: one verified copy here, a fresh challenge per holder and block
           for (const cid of batch) {
-            let copy: Uint8Array | undefined
-            try {
-              copy = await components.getter.get(cid, options)
-            } catch {
-              // no good copy to check against: fall back to the holder's own re-hash
-            }
+            const copy = await referenceCopy(components, cid, init.holdersFor(cid).filter(h => h !== holder && h !== init.self), options)
             const challenge = copy != null ? newChallenge(copy.byteLength) : undefined
             const [answer] = await components.exchange.check(holder, [cid], { ...options, challenge })
             if (answer.state === 'ok' && copy != null && challenge != null &&
