@@ -1,6 +1,6 @@
 import { Command } from 'commander'
-import { client, printJson, type GlobalOptions } from '../context.js'
-import { EXIT_INCOMPLETE } from './snapshot.js'
+import { EXIT_INCOMPLETE, client, print, printJson, type GlobalOptions } from '../context.js'
+import { describeVerify } from '../format.js'
 
 export function verifyCommand (globals: () => GlobalOptions): Command {
   return new Command('verify')
@@ -17,15 +17,8 @@ export function verifyCommand (globals: () => GlobalOptions): Command {
         ...(opts.readData === true ? { readData: true } : {}),
         ...(opts.repair === true ? { repair: true } : {})
       })
-      if (g.json === true) {
-        printJson(report)
-      } else {
-        for (const p of report.participants) {
-          process.stdout.write(`${p.name} (${p.peerId}): ${p.blocks} blocks, ${p.copies} copies checked, ${p.problems.length === 0 ? 'all intact' : `${p.problems.length} problems`}\n`)
-          for (const x of p.problems) process.stdout.write(`  ${x.state.padEnd(11)} ${x.path}  block ${x.cid}  at ${x.holder}${x.repaired === true ? '  (repaired)' : ''}${x.message != null ? `: ${x.message}` : ''}\n`)
-        }
-        process.stdout.write(report.ok ? 'no problems left\n' : 'problems found\n')
-      }
+      if (g.json === true) printJson(report)
+      else print(describeVerify(report))
       if (!report.ok) process.exitCode = EXIT_INCOMPLETE
     })
 }
