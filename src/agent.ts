@@ -13,9 +13,10 @@ import { AdminServer } from './admin/server.js'
 import { capture } from './capture/index.js'
 import { loadConfig, type Config } from './config/index.js'
 import { BlockExchange, RemoteBlockGetter } from './exchange/index.js'
-import { Catalog, Republisher, selectors, validators, headKey, recordKey, encodeRecord, decodeRecord, decodeHead, signHead, markerOf, recordFromState, type SnapshotRecord } from './metadata/index.js'
+import { COPIES_TOPIC, Catalog, Republisher, selectors, validators, headKey, recordKey, encodeRecord, decodeRecord, decodeHead, signHead, markerOf, recordFromState, decodeCopyReport, encodeCopyReport, signCopyReport, type CopyReport, type SnapshotRecord } from './metadata/index.js'
 import { BLOCKS_PROTOCOL, PeerKeeper, createNode, loadOrCreateIdentity, readPsk, type SnapmeshNode } from './node/index.js'
-import { Replicator, holders as placeHolders, verifyCopies } from './replication/index.js'
+import { Replicator, verifyCopies } from './replication/index.js'
+import { placementFor, takeOver, takerFor } from './replication/takeover.js'
 import { restore } from './restore/index.js'
 import { SNAPSHOT_TOPIC, SnapshotProtocol, decodeMessage, validateGossip, signResult, type Marker, type ResultBody, type SnapshotState } from './snapshot/index.js'
 import { FsBlockStore } from './store/index.js'
@@ -131,6 +132,23 @@ export class Agent implements AdminBackend {
       this.onGossip(evt.detail.data).catch(err => { log.error('handling gossip failed: %s', err.message) })
     })
     pubsub.subscribe(SNAPSHOT_TOPIC)
+    pubsub.topicValidators.set(COPIES_TOPIC, async (propagationSource, msg) => {
+      if (msg.type !== 'signed') return TopicValidatorResult.Reject
+      try {
+        const report = await decodeCopyReport(msg.data)
+        if (report.reporter !== msg.from.toString()) throw new Error(`copy report names reporter ${report.reporter} but was sent by ${msg.from.toString()}`)
+        return TopicValidatorResult.Accept
+      } catch (err: any) {
+        log('copy report from %s via %s rejected: %s', msg.from, propagationSource, err.message)
+        return TopicValidatorResult.Reject
+      }
+    })
+    pubsub.addEventListener('message', (evt) => {
+      if (evt.detail.topic !== COPIES_TOPIC || evt.detail.type !== 'signed') return
+      decodeCopyReport(evt.detail.data).then(async report => { await this.onCopyReport(report) })
+        .catch(err => { log.error('handling a copy report failed: %s', err.message) })
+    })
+    pubsub.subscribe(COPIES_TOPIC)
 
     this.keeper = new PeerKeeper({ libp2p: this.node }, {
       bootstrap: c.bootstrap,
@@ -144,7 +162,7 @@ export class Agent implements AdminBackend {
 
     this.every(500, () => { this.protocol.tick(Date.now()) })
     this.every(c.network.syncSeconds * 1000, async () => { await this.sync() })
-    if (c.replication.copies > 1) this.every(c.replication.checkSeconds * 1000, async () => { await this.repairOwn() })
+    if (c.replication.copies > 1) this.every(c.replication.checkSeconds * 1000, async () => { await this.repair() })
     this.republisher = new Republisher({ put: async (key, value, options) => { await this.dhtPut(key, value, AbortSignal.any([this.shutdown.signal, ...(options?.signal != null ? [options.signal] : [])])) } }, {
       intervalMs: c.network.republishHours * 3600 * 1000
     })
@@ -252,50 +270,104 @@ export class Agent implements AdminBackend {
     return p
   }
 
-  /** pushes this host's part of a snapshot to its holders, and remembers how many copies exist */
+  /** pushes this host's part of a snapshot to its holders, then reports the copies it counted */
   private async replicateOwn (id: string, root: CID): Promise<void> {
     if (this.config.replication.copies <= 1) return
     try {
       const members = [this.id, ...await this.memberPeers()]
       const report = await this.replicator.replicate(this.id, root, members, { signal: this.shutdown.signal })
-      await this.catalog.setMeta(`copies/${id}`, String(report.copies))
       await this.catalog.setMeta(`replicated/${id}`, JSON.stringify({ root: root.toString(), members }))
       if (report.failures.length > 0) log('replication of %s incomplete: %s', id.slice(0, 8), report.failures.join('; '))
+      await this.reportCopies(id, this.id, root, report)
     } catch (err: any) {
       log.error('replication of %s failed: %s', id.slice(0, 8), err.message)
     }
   }
 
+  /** signs a copy report, merges it into the record here and sends it to every agent */
+  private async reportCopies (id: string, owner: string, root: CID, counted: { blocks: number, copies: number, holders: string[] }): Promise<void> {
+    const report = await signCopyReport(this.privateKey, {
+      id,
+      owner,
+      root,
+      reporter: this.id,
+      time: Date.now(),
+      blocks: counted.blocks,
+      copies: counted.copies,
+      wanted: this.config.replication.copies,
+      holders: counted.holders
+    })
+    await this.onCopyReport(report)
+    try {
+      await this.node.services.pubsub.publish(COPIES_TOPIC, encodeCopyReport(report))
+    } catch (err: any) {
+      // no subscribed peer: the record in the DHT carries the report to them later
+      log('copy report for %s not sent: %s', id.slice(0, 8), err.message)
+    }
+  }
+
+  /** a copy report (signature checked) from this agent or another one */
+  private async onCopyReport (report: CopyReport): Promise<void> {
+    const merged = await this.catalog.addCopyReport(report)
+    if (merged != null && merged.status !== 'running') await this.publishRecord(merged)
+  }
+
   /**
-   * Repair of this host's own data: a member that has not been connected for longer than the grace
-   * period is presumed gone; every snapshot of ours that it held copies for is pushed again over
-   * the members there are now, so placement picks new holders and the copy count recovers.
+   * Keeps every part of the recent snapshots at its wanted copies. A member that has not been
+   * connected for longer than the grace period is presumed gone. Each owner pushes again those of
+   * its own parts whose members changed (one gone, or one joined), so every block is at the
+   * holders placement gives over the members there are now; the part of
+   * a gone owner is taken over by one live member (takerFor), which gathers the part from whoever
+   * holds it and pushes it to the holders placement gives without the owner.
    */
-  private async repairOwn (): Promise<void> {
+  private async repair (): Promise<void> {
     const now = Date.now()
     const live = new Set(await this.memberPeers())
     for (const p of live) this.lastSeen.set(p, now)
     const graceMs = this.config.replication.graceSeconds * 1000
-    const gone = (peer: string): boolean => !live.has(peer) && now - (this.lastSeen.get(peer) ?? this.startedAt) > graceMs
+    const gone = (peer: string): boolean => peer !== this.id && !live.has(peer) && now - (this.lastSeen.get(peer) ?? this.startedAt) > graceMs
+    const members = [this.id, ...live].sort()
     for (const record of (await this.catalog.list()).slice(0, 50)) {
-      const mine = record.results.find(r => r.peerId === this.id && r.status === 'ok')
-      const meta = await this.catalog.getMeta(`replicated/${record.id}`)
-      if (mine?.root == null || meta == null) continue
-      const { members } = JSON.parse(meta) as { members: string[] }
-      if (!members.some(m => m !== this.id && gone(m))) continue
-      log('re-replicating %s: %s presumed gone', record.id.slice(0, 8), members.filter(gone).join(', '))
-      await this.replicateOwn(record.id, mine.root)
+      if (this.shutdown.signal.aborted) return
+      for (const part of record.results) {
+        if (part.status !== 'ok' || part.root == null) continue
+        if (part.peerId === this.id) {
+          const meta = await this.catalog.getMeta(`replicated/${record.id}`)
+          if (meta == null) continue
+          const { members: before } = JSON.parse(meta) as { members: string[] }
+          // a member gone, or one that joined since: placement moved some copies
+          const joined = [...live].filter(p => !before.includes(p))
+          if (!before.some(gone) && joined.length === 0) continue
+          log('re-replicating %s: %s presumed gone, %s joined', record.id.slice(0, 8), before.filter(gone).join(', ') || 'none', joined.join(', ') || 'none')
+          await this.replicateOwn(record.id, part.root)
+        } else if (gone(part.peerId) && takerFor(part.root, members) === this.id) {
+          const key = `taken-over/${record.id}/${part.peerId}`
+          if (await this.catalog.getMeta(key) === JSON.stringify(members)) continue
+          log('taking over the part of %s in %s', part.name, record.id.slice(0, 8))
+          try {
+            const { getter } = await this.getterFor(part.peerId)
+            const counted = await takeOver({
+              blocks: this.blocks,
+              getter,
+              offer: async (holder, cids, options) => this.replicator.offer(holder, cids, options)
+            }, {
+              root: part.root,
+              self: this.id,
+              placement: placementFor(part.peerId, members, this.config.replication.copies),
+              concurrency: this.config.replication.concurrency
+            }, { signal: this.shutdown.signal })
+            await this.reportCopies(record.id, part.peerId, part.root, counted)
+            if (counted.failures.length === 0 && counted.copies >= this.config.replication.copies) await this.catalog.setMeta(key, JSON.stringify(members))
+          } catch (err: any) {
+            log.error('taking over the part of %s in %s failed: %s', part.name, record.id.slice(0, 8), err.message)
+          }
+        }
+      }
     }
   }
 
   private async view (record: SnapshotRecord): Promise<SnapshotView> {
-    const v = await toSnapshotView(record)
-    const mine = v.participants.find(p => p.peerId === this.id)
-    if (mine?.status === 'ok') {
-      const copies = await this.catalog.getMeta(`copies/${record.id}`)
-      mine.copies = copies != null ? Number(copies) : 1
-    }
-    return v
+    return toSnapshotView(record, { copiesWanted: this.config.replication.copies })
   }
 
   private onSnapshotChange (state: SnapshotState): void {
@@ -459,9 +531,9 @@ export class Agent implements AdminBackend {
   /** a getter for one owner's blocks: the owner first, then the holders placement gives, then every member */
   private async getterFor (owner: string): Promise<{ getter: RemoteBlockGetter, members: string[] }> {
     const members = [this.id, ...await this.memberPeers()]
-    const copies = this.config.replication.copies
+    const placement = placementFor(owner, members, this.config.replication.copies)
     const getter = new RemoteBlockGetter({ blocks: this.blocks, exchange: this.exchange }, {
-      holders: (cid) => [...new Set([...placeHolders(cid, owner, members, copies), ...members])].filter(p => p !== this.id)
+      holders: (cid) => [...new Set([owner, ...placement(cid), ...members])].filter(p => p !== this.id)
     })
     return { getter, members }
   }
@@ -472,12 +544,11 @@ export class Agent implements AdminBackend {
     const out: VerifyResultView = { snapshot: record.id, ok: true, participants: [] }
     for (const part of parts) {
       const { getter, members } = await this.getterFor(part.peerId)
-      const copies = this.config.replication.copies
       const report = await verifyCopies({ blocks: this.blocks, exchange: this.exchange, getter }, {
         root: part.root as CID,
         self: this.id,
         readData: req.readData,
-        holdersFor: (cid) => placeHolders(cid, part.peerId, [...members, part.peerId], copies)
+        holdersFor: placementFor(part.peerId, members, this.config.replication.copies)
       }, options)
       const problems: VerifyResultView['participants'][number]['problems'] = report.problems.map(p => ({ ...p }))
       if (req.repair === true) {

@@ -2,8 +2,10 @@ import { encodeRecord, type SnapshotRecord } from './metadata/index.js'
 import type { ParticipantView, SnapshotView } from './admin/api.js'
 
 /** The admin API's view of a snapshot record: every expected participant, then any extra ones. */
-export async function toSnapshotView (record: SnapshotRecord): Promise<SnapshotView> {
+export async function toSnapshotView (record: SnapshotRecord, options: { copiesWanted?: number } = {}): Promise<SnapshotView> {
+  const copiesWanted = options.copiesWanted ?? 1
   const byPeer = new Map(record.results.map(r => [r.peerId, r]))
+  const reports = new Map((record.copies ?? []).map(r => [r.owner, r]))
   const ids = [...record.expected, ...record.results.map(r => r.peerId).filter(id => !record.expected.includes(id))]
   const participants: ParticipantView[] = ids.map(peerId => {
     const r = byPeer.get(peerId)
@@ -15,6 +17,15 @@ export async function toSnapshotView (record: SnapshotRecord): Promise<SnapshotV
     if (r.stats != null) view.stats = { ...r.stats }
     if (r.problems != null && r.problems.length > 0) view.errors = r.problems.map(p => ({ ...p }))
     if (r.error != null) view.error = r.error
+    if (r.status === 'ok') {
+      const report = reports.get(peerId)
+      view.copies = report?.copies ?? 1
+      if (report != null) {
+        view.holders = [...report.holders]
+        view.copiesCountedAt = new Date(report.time).toISOString()
+        view.copiesCountedBy = report.reporter
+      }
+    }
     return view
   })
   const view: SnapshotView = {
@@ -24,7 +35,10 @@ export async function toSnapshotView (record: SnapshotRecord): Promise<SnapshotV
     lamport: record.lamport,
     startedAt: new Date(record.startedAt).toISOString(),
     deadline: new Date(record.deadline).toISOString(),
-    participants
+    participants,
+    copiesWanted,
+    protected: (record.status === 'complete' || record.status === 'partial') &&
+      participants.every(p => p.status !== 'ok' || (p.copies ?? 1) >= copiesWanted)
   }
   if (record.tag != null) view.tag = record.tag
   if (record.finishedAt != null) view.finishedAt = new Date(record.finishedAt).toISOString()

@@ -35,8 +35,16 @@ export interface ParticipantView {
   errors?: Array<{ source: string, path: string, message: string }>
   /** why the part failed, when status is 'error' */
   error?: string
-  /** confirmed copies of this participant's data (the owner's counted), as known to this agent */
+  /**
+   * confirmed copies of this participant's data, every holder counted once: from the newest signed
+   * copy report; 1 (the owner's own) when no report has arrived
+   */
   copies?: number
+  /** the peers that confirmed holding this participant's blocks, per the report */
+  holders?: string[]
+  /** when the copies were counted (ISO time), and by which agent */
+  copiesCountedAt?: string
+  copiesCountedBy?: string
 }
 
 export interface SnapshotView {
@@ -53,6 +61,13 @@ export interface SnapshotView {
   participants: ParticipantView[]
   /** why the snapshot is partial or failed */
   reasons?: string[]
+  /** the copies every participant's data should have (replication.copies of this agent) */
+  copiesWanted: number
+  /**
+   * true once the snapshot is complete or partial and every participant with data has at least
+   * `copiesWanted` confirmed copies
+   */
+  protected: boolean
 }
 
 export interface PeerView {

@@ -81,8 +81,9 @@ export function describeStatus (s: StatusView): string {
 }
 
 export function describeParticipant (p: ParticipantView): string[] {
-  const out = [`  ${p.name}  ${p.peerId}  ${p.status}${p.copies != null ? `  (${p.copies} copies)` : ''}`]
+  const out = [`  ${p.name}  ${p.peerId}  ${p.status}${p.copies != null ? `  (${p.copies} ${p.copies === 1 ? 'copy' : 'copies'})` : ''}`]
   if (p.root != null) out.push(`    root     ${p.root}`)
+  if (p.copiesCountedAt != null) out.push(`    copies   ${p.copies ?? 1} confirmed at ${shortTime(p.copiesCountedAt)} on ${(p.holders ?? []).map(h => h.slice(-8)).join(', ')}`)
   if (p.stats != null) {
     const s = p.stats
     out.push(`    content  ${s.files} files, ${s.dirs} dirs, ${s.symlinks} symlinks, ${humanBytes(s.bytes)}`)
@@ -103,6 +104,7 @@ export function describeSnapshot (s: SnapshotView): string {
     `deadline   ${shortTime(s.deadline)}`,
     ...(s.finishedAt != null ? [`finished   ${shortTime(s.finishedAt)}`] : []),
     ...(s.recordCid != null ? [`record     ${s.recordCid}`] : []),
+    `protected  ${s.protected ? 'yes' : 'no'} (${s.copiesWanted} ${s.copiesWanted === 1 ? 'copy' : 'copies'} of every participant's data wanted)`,
     `participants (${okCount(s)} ok)`
   ]
   for (const p of s.participants) lines.push(...describeParticipant(p))

@@ -1,9 +1,11 @@
 import { logger } from '@libp2p/logger'
 import { LevelDatastore } from 'datastore-level'
 import { Key } from 'interface-datastore'
-import { verifyResult } from '../snapshot/index.js'
+import { encodeResult, verifyResult } from '../snapshot/index.js'
 import { AmbiguousIdError, CatalogNotStartedError, InvalidRecordError, NotFoundError } from './errors.js'
-import { decodeRecord, encodeRecord, mergeRecords, refreshRecord, type SnapshotRecord } from './record.js'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { encodeCopyReport, verifyCopyReport, type CopyReport } from './copies.js'
+import { addCopyReport, decodeRecord, encodeRecord, mergeRecords, refreshRecord, type SnapshotRecord } from './record.js'
 import type { AbortOptions, Startable } from '@libp2p/interface'
 
 const log = logger('snapmesh:metadata')
@@ -117,12 +119,32 @@ export class Catalog implements Startable {
       const known = new Map((have?.results ?? []).map(r => [r.peerId, r]))
       for (const r of record.results) {
         const k = known.get(r.peerId)
-        if (k != null && equalBytes(k.sig, r.sig)) continue
+        // only a result identical to the stored one, field for field, skips the signature check
+        if (k != null && equalBytes(encodeResult(k), encodeResult(r))) continue
         await verifyResult(r)
+      }
+      const knownReports = new Set((have?.copies ?? []).map(r => uint8ArrayToString(encodeCopyReport(r), 'base64')))
+      for (const r of record.copies ?? []) {
+        if (!knownReports.has(uint8ArrayToString(encodeCopyReport(r), 'base64'))) await verifyCopyReport(r)
       }
       const now = this.clock()
       const merged = mergeRecords(have ?? record, record, now)
       await this.write(SNAP + record.id, encodeRecord(merged).bytes, options)
+      return merged
+    })
+  }
+
+  /**
+   * Merges a copy report (its signature already checked) into the record of its snapshot; returns
+   * the stored record, or undefined when the snapshot is not known here yet.
+   */
+  async addCopyReport (report: CopyReport, options: AbortOptions = {}): Promise<SnapshotRecord | undefined> {
+    this.check()
+    return this.serial(async () => {
+      const have = await this.read(report.id, options)
+      if (have == null) return undefined
+      const merged = addCopyReport(have, report)
+      await this.write(SNAP + report.id, encodeRecord(merged).bytes, options)
       return merged
     })
   }

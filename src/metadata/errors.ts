@@ -32,3 +32,10 @@ export class CatalogNotStartedError extends Error {
   override name = 'CatalogNotStartedError'
   code = 'ERR_NOT_STARTED'
 }
+
+/** A copy report that is malformed or not signed by the reporter it names. */
+export class InvalidCopyReportError extends Error {
+  static override name = 'InvalidCopyReportError'
+  override name = 'InvalidCopyReportError'
+  code = 'ERR_INVALID_COPY_REPORT'
+}

@@ -4,6 +4,7 @@ import {
   MAX_PARTICIPANTS, applyResult, checkMarkerFields, computeStatus, decodeResultObject, newState, sortedResults, verifyResult,
   type Marker, type SignedResult, type SnapshotState, type SnapshotStatus
 } from '../snapshot/index.js'
+import { copyReportMismatch, decodeCopyReportObject, mergeCopyReports, verifyCopyReport, type CopyReport } from './copies.js'
 import { ConflictingRecordError, InvalidRecordError } from './errors.js'
 import type { CID } from 'multiformats/cid'
 
@@ -11,7 +12,7 @@ import type { CID } from 'multiformats/cid'
 export const MAX_RECORD_BYTES = 2 * 1024 * 1024
 const MAX_REASON_LENGTH = 8192
 const STATUSES: ReadonlySet<string> = new Set(['running', 'complete', 'partial', 'failed'])
-const RECORD_FIELDS: ReadonlySet<string> = new Set(['v', 'type', 'id', 'tag', 'initiator', 'lamport', 'startedAt', 'deadline', 'expected', 'results', 'status', 'reasons', 'finishedAt'])
+const RECORD_FIELDS: ReadonlySet<string> = new Set(['v', 'type', 'id', 'tag', 'initiator', 'lamport', 'startedAt', 'deadline', 'expected', 'results', 'status', 'reasons', 'finishedAt', 'copies'])
 
 /** A snapshot as every agent stores it: the marker's fields, every signed result, the status. */
 export interface SnapshotRecord {
@@ -29,6 +30,8 @@ export interface SnapshotRecord {
   status: SnapshotStatus
   reasons?: string[]
   finishedAt?: number
+  /** signed copy reports, at most one per participant, sorted by owner */
+  copies?: CopyReport[]
 }
 
 /** The marker a record was made from. */
@@ -67,9 +70,21 @@ export function stateFromRecord (r: SnapshotRecord): SnapshotState {
   return s
 }
 
+/** `rec` carrying `reports` (those that match its results), or none when there are none. */
+export function withCopyReports (rec: SnapshotRecord, reports: readonly CopyReport[]): SnapshotRecord {
+  const kept = mergeCopyReports(reports, [], rec)
+  const { copies: _drop, ...rest } = rec
+  return kept.length > 0 ? { ...rest, copies: kept } : rest
+}
+
 /** The record with its status recomputed at `now` (a record stored while running may be stale). */
 export function refreshRecord (r: SnapshotRecord, now: number): SnapshotRecord {
-  return recordFromState(stateFromRecord(r), now)
+  return withCopyReports(recordFromState(stateFromRecord(r), now), r.copies ?? [])
+}
+
+/** The record with one more copy report merged in (kept only if it is the better one for its owner). */
+export function addCopyReport (r: SnapshotRecord, report: CopyReport): SnapshotRecord {
+  return withCopyReports(r, mergeCopyReports(r.copies ?? [], [report], r))
 }
 
 function sameMarker (a: SnapshotRecord, b: SnapshotRecord): string | undefined {
@@ -94,7 +109,8 @@ export function mergeRecords (a: SnapshotRecord, b: SnapshotRecord, now: number)
   if (diff != null) throw new ConflictingRecordError(`two records of snapshot ${a.id} describe different snapshots: ${diff}`)
   let s = stateFromRecord(a)
   for (const r of b.results) s = applyResult(s, r)
-  return recordFromState(s, now)
+  const merged = recordFromState(s, now)
+  return withCopyReports(merged, mergeCopyReports(a.copies ?? [], b.copies ?? [], merged))
 }
 
 /** drops undefined fields, which dag-cbor refuses */
@@ -110,7 +126,8 @@ export function encodeRecord (r: SnapshotRecord): { cid: CID, bytes: Uint8Array 
   const canonical = clean({
     ...r,
     expected: [...r.expected].sort(),
-    results: [...r.results].sort((x, y) => x.peerId < y.peerId ? -1 : x.peerId > y.peerId ? 1 : 0).map(x => clean(x))
+    results: [...r.results].sort((x, y) => x.peerId < y.peerId ? -1 : x.peerId > y.peerId ? 1 : 0).map(x => clean(x)),
+    copies: r.copies == null || r.copies.length === 0 ? undefined : [...r.copies].sort((x, y) => x.owner < y.owner ? -1 : x.owner > y.owner ? 1 : 0).map(x => ({ ...x }))
   })
   const bytes = dagCbor.encode(canonical)
   return { cid: cidForBytes(bytes, DAG_CBOR), bytes }
@@ -183,6 +200,33 @@ export async function decodeRecord (bytes: Uint8Array, options: { verify?: boole
   if (o.finishedAt !== undefined) {
     if (typeof o.finishedAt !== 'number' || !Number.isSafeInteger(o.finishedAt) || o.finishedAt < 0) throw new InvalidRecordError(`${w}: field "finishedAt" must be a non-negative integer, got ${describe(o.finishedAt)}`)
     rec.finishedAt = o.finishedAt
+  }
+  if (o.copies !== undefined) {
+    if (!Array.isArray(o.copies) || o.copies.length > 2 * MAX_PARTICIPANTS) throw new InvalidRecordError(`${w}: field "copies" must be a list of at most ${2 * MAX_PARTICIPANTS} copy reports, got ${describe(o.copies)}`)
+    const reports: CopyReport[] = []
+    for (const [i, x] of (o.copies as unknown[]).entries()) {
+      const at = `${w}: copies[${i}]`
+      let report: CopyReport
+      try {
+        report = decodeCopyReportObject(x, at)
+      } catch (err: any) {
+        throw new InvalidRecordError(String(err.message))
+      }
+      if (options.verify !== false) {
+        try {
+          await verifyCopyReport(report)
+        } catch (err: any) {
+          throw new InvalidRecordError(`${at}: ${String(err.message)}`)
+        }
+      }
+      if (report.id !== rec.id) throw new InvalidRecordError(`${at}: field "id" is ${report.id}, a report on another snapshot`)
+      const mismatch = copyReportMismatch(report, rec)
+      if (mismatch != null) throw new InvalidRecordError(`${at}: ${mismatch}`)
+      const prev = reports.at(-1)
+      if (prev != null && !(prev.owner < report.owner)) throw new InvalidRecordError(`${at}: copy reports must be sorted by owner with one per owner`)
+      reports.push(report)
+    }
+    if (reports.length > 0) rec.copies = reports
   }
   return rec
 }

@@ -47,6 +47,8 @@ export interface ReplicationReport {
   copies: number
   /** holders that could not be reached or failed, with why */
   failures: string[]
+  /** the peers that confirmed blocks, the owner included, sorted */
+  holders: string[]
 }
 
 /**
@@ -140,10 +142,12 @@ export class Replicator implements Startable {
       }
     }
     const failures: string[] = []
+    const confirmedBy = new Set([owner])
     const queue = new PQueue({ concurrency: this.init.concurrency ?? 4 })
     await Promise.all([...perHolder.entries()].map(async ([holder, cids]) => queue.add(async () => {
       try {
         for (const cid of await this.offer(holder, cids, options)) {
+          confirmedBy.add(holder)
           confirmed.set(cid.toString(), (confirmed.get(cid.toString()) ?? 1) + 1)
         }
       } catch (err: any) {
@@ -151,7 +155,7 @@ export class Replicator implements Startable {
       }
     })))
     const counts = [...confirmed.values()]
-    return { blocks: counts.length, copies: counts.length === 0 ? 0 : Math.min(...counts), failures }
+    return { blocks: counts.length, copies: counts.length === 0 ? 0 : Math.min(...counts), failures, holders: [...confirmedBy].sort() }
   }
 
   /**

@@ -32,15 +32,21 @@ export function snapshotView (id: string, status: SnapshotStatus = 'complete', a
         status: 'ok',
         root: 'bafyrootalpha',
         stats: { files: 3, dirs: 1, symlinks: 0, bytes: 3000, filesRead: 3, filesReused: 0, bytesRead: 3000, chunks: 3, newChunks: 3, newBytes: 3000, durationMs: 40 },
-        errors: [{ source: 'etc', path: 'shadow', message: 'EACCES: permission denied' }]
+        errors: [{ source: 'etc', path: 'shadow', message: 'EACCES: permission denied' }],
+        copies: 2,
+        holders: [PEER_A, PEER_B],
+        copiesCountedAt: new Date(at + 6_000).toISOString(),
+        copiesCountedBy: PEER_A
       },
       status === 'complete'
-        ? { peerId: PEER_B, name: 'beta', status: 'ok', root: 'bafyrootbeta' }
+        ? { peerId: PEER_B, name: 'beta', status: 'ok', root: 'bafyrootbeta', copies: 1 }
         : status === 'running'
           ? { peerId: PEER_B, name: 'beta', status: 'pending' }
           : { peerId: PEER_B, name: 'beta', status: 'missing' }
     ],
-    ...(status === 'partial' ? { reasons: ['beta sent no result before the deadline'] } : {})
+    ...(status === 'partial' ? { reasons: ['beta sent no result before the deadline'] } : {}),
+    copiesWanted: 2,
+    protected: false
   }
 }
 

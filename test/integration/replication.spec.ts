@@ -39,6 +39,22 @@ describe('integration / replication and disaster recovery', function () {
       return own?.copies === 2
     }, 60_000)
     const reference = await describeTree(victim.sourcesDir)
+    // every owner's signed copy report reaches the others: the snapshot is protected everywhere
+    for (const agent of cluster.agents) {
+      const shown = await waitFor(`${agent.name} to show the snapshot protected`, async () => {
+        const r = await cli(['--socket', agent.socket, 'snapshot', 'show', snap.id, '--json'])
+        const v = JSON.parse(r.stdout) as SnapshotView
+        return v.protected ? v : undefined
+      }, 60_000, 500)
+      assert.equal(shown.copiesWanted, 2)
+      for (const p of shown.participants) {
+        assert.equal(p.copies, 2, JSON.stringify(p))
+        assert.equal(p.copiesCountedBy, p.peerId)
+        assert.ok(p.holders?.includes(p.peerId) && p.holders.length >= 2, JSON.stringify(p))
+      }
+    }
+    const text = await cli(['--socket', cluster.get('r3').socket, 'snapshot', 'show', snap.id])
+    assert.match(text.stdout, /protected\s+yes/)
 
     const clean = await cli(['--socket', cluster.get('r1').socket, 'verify', snap.id, '--json'], { timeoutMs: 60_000 })
     assert.equal(clean.code, 0, clean.stderr)
@@ -91,9 +107,21 @@ describe('integration / replication and disaster recovery', function () {
     assert.deepEqual(await describeTree(path.join(target, 'files')), reference)
   })
 
-  it('when a holder is gone past the grace period, every owner re-makes its copies elsewhere', async () => {
+  it('when a host is gone past the grace period, its copies are re-made elsewhere, its own data included', async () => {
     // r4 was killed above; each surviving owner's data must again have two intact copies among
     // the members that are left, as verify (which places over live members) confirms
+    const r4 = cluster.get('r4')
+    const survivors = cluster.agents.filter(a => a !== r4)
+    // r4's own part is taken over by one survivor, which reports the copies under its own key
+    const taken = await waitFor('a survivor to take over r4\'s part', async () => {
+      const v = await survivors[0].client.getSnapshot(snapshotId)
+      const p = v.participants.find(x => x.peerId === r4.peerId)
+      return p?.copiesCountedBy != null && p.copiesCountedBy !== r4.peerId && p.copies === 2 ? p : undefined
+    }, 60_000, 500)
+    assert.ok(survivors.some(a => a.peerId === taken.copiesCountedBy))
+    assert.ok(!(taken.holders ?? []).includes(r4.peerId), JSON.stringify(taken))
+    const check = await cli(['--socket', survivors[1].socket, 'verify', snapshotId, '--node', 'r4', '--read-data', '--json'], { timeoutMs: 60_000 })
+    assert.equal(check.code, 0, check.stdout + check.stderr)
     for (const name of ['r1', 'r2', 'r3', 'r5']) {
       const owner = cluster.get(name)
       await waitFor(`${name}'s data to have two copies again`, async () => {
