@@ -91,6 +91,8 @@ export function decodeCopyReportObject (o: unknown, where = 'copy report'): Copy
     holders.push(h as string)
   }
   if (copies > Math.max(holders.length, 1)) fail(where, 'copies', `is ${copies} but only ${holders.length} holders are named`)
+  // only an agent that holds the part counts its copies: the owner, or the member that took it over
+  if (!holders.includes(reporter)) fail(where, 'holders', `must include the reporter ${reporter}`)
   if (!(m.sig instanceof Uint8Array) || m.sig.length !== SIGNATURE_BYTES) fail(where, 'sig', `must be a ${SIGNATURE_BYTES}-byte signature`)
   return { v: 1, type: 'copies', id: m.id, owner, root, reporter, time, blocks, copies, wanted, holders, sig: m.sig }
 }

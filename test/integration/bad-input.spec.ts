@@ -6,7 +6,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { LocalCluster, waitFor } from '../../scripts/cluster.js'
 import { BlockExchange } from '../../src/exchange/index.js'
-import { recordKey, selectors } from '../../src/metadata/index.js'
+import { COPIES_TOPIC, copyReportPayload, encodeCopyReport, recordKey, selectors, type CopyReportBody } from '../../src/metadata/index.js'
 import { createNode, type SnapmeshNode } from '../../src/node/index.js'
 import { SNAPSHOT_TOPIC, encodeMarker, signResult, encodeResult, type Marker } from '../../src/snapshot/index.js'
 import { FsBlockStore, cidForBytes } from '../../src/store/index.js'
@@ -29,6 +29,7 @@ describe('integration / bad input', function () {
   let rogueExchange: BlockExchange
   let probe: SnapmeshNode | undefined
   let marker: Marker | undefined
+  let snapshotId: string | undefined
 
   before(async () => {
     dir = await tempDir('bad-input')
@@ -127,6 +128,7 @@ describe('integration / bad input', function () {
       return s.status === 'complete' ? s : undefined
     })
     assert.equal(done.participants.length, 3)
+    snapshotId = created.id
 
     const restorer = cluster.agents[1]
     const target = path.join(dir, 'restore-target', 'inner')
@@ -135,6 +137,32 @@ describe('integration / bad input', function () {
     assert.match(res.stderr, /escaped\.txt/)
     await assert.rejects(fs.stat(path.join(dir, 'restore-target', 'escaped.txt')), { code: 'ENOENT' })
     await assert.rejects(fs.stat(path.join(target, 'escaped.txt')), { code: 'ENOENT' })
+  })
+
+  it('copy reports forged in another agent\'s name, for a root that is not the owner\'s, or by a non-holder are dropped', async () => {
+    assert.ok(snapshotId != null, 'needs the snapshot of the test before')
+    const good = cluster.agents[0]
+    const owner = (await good.client.getSnapshot(snapshotId)).participants.find(p => p.peerId === good.peerId)
+    assert.ok(owner?.root != null)
+    const rootCid = (await import('multiformats/cid')).CID.parse(owner.root)
+    const rogueId = rogue.peerId.toString()
+    // signs whatever it is given with the rogue's key, bypassing the checks signCopyReport makes
+    const send = async (b: CopyReportBody): Promise<void> => {
+      const sig = await rogueKey.sign(copyReportPayload(b))
+      await rogue.services.pubsub.publish(COPIES_TOPIC, encodeCopyReport({ ...b, v: 1, type: 'copies', sig }))
+    }
+    const base: CopyReportBody = { id: snapshotId, owner: good.peerId, root: rootCid, reporter: rogueId, time: Date.now() + 3_600_000, blocks: 1, copies: 9, wanted: 2, holders: Array.from(new Set([good.peerId, rogueId, cluster.agents[1].peerId])).sort() }
+    await send({ ...base, copies: 3, reporter: good.peerId })
+    await send({ ...base, copies: 3, root: cidForBytes(new Uint8Array([7]), DAG_CBOR) })
+    await send({ ...base, copies: 2, holders: [good.peerId, cluster.agents[1].peerId].sort() })
+    await send({ ...base, copies: 9 })
+    await new Promise(resolve => setTimeout(resolve, 2000))
+    for (const a of cluster.agents) {
+      const p = (await a.client.getSnapshot(snapshotId)).participants.find(x => x.peerId === good.peerId)
+      assert.notEqual(p?.copiesCountedBy, rogueId, `${a.name} took a forged copy report: ${JSON.stringify(p)}`)
+      assert.ok((p?.copies ?? 1) <= 3, JSON.stringify(p))
+      assert.ok((await a.client.status()).peerId === a.peerId, `${a.name} still answers`)
+    }
   })
 
   it('a DHT record whose bytes do not match its CID is dropped by the agents', async () => {

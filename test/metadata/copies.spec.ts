@@ -14,7 +14,7 @@ import { errorBody, marker, okBody, peers, root, shuffle, type Peer } from '../s
 function body (m: Marker, owner: Peer, reporter: Peer, over: Partial<CopyReportBody> = {}): CopyReportBody {
   const i = m.expected.indexOf(owner.id)
   const other = m.expected[(i + 1) % m.expected.length]
-  return { id: m.id, owner: owner.id, root: root(i), reporter: reporter.id, time: 5000, blocks: 10, copies: 2, wanted: 2, holders: [owner.id, other], ...over }
+  return { id: m.id, owner: owner.id, root: root(i), reporter: reporter.id, time: 5000, blocks: 10, copies: 2, wanted: 2, holders: [reporter.id, reporter.id === owner.id ? other : owner.id], ...over }
 }
 
 describe('metadata / copy reports', () => {
@@ -42,6 +42,9 @@ describe('metadata / copy reports', () => {
     await assert.rejects(decodeCopyReport(dagCbor.encode({ ...r, extra: 1 })), /unknown field "extra"/)
     await assert.rejects(decodeCopyReport(dagCbor.encode({ ...r, copies: 3 })), /copies.*only 2 holders/)
     await assert.rejects(decodeCopyReport(new Uint8Array([0xff, 0x00])), /not dag-cbor/)
+    const bystander = await signCopyReport(ps[2].key, body(m, ps[0], ps[2], { holders: [ps[0].id, ps[1].id] }))
+      .catch((err: Error) => err)
+    assert.ok(bystander instanceof InvalidCopyReportError && /must include the reporter/.test(bystander.message))
   })
 
   it('merging keeps the newest report per owner, whatever the order, and drops one whose root is not the owner\'s', async () => {
