@@ -7,10 +7,12 @@ import picomatch from 'picomatch'
 import { CustomProgressEvent } from 'progress-events'
 import { RAW, cidForBytes } from '../store/index.js'
 import { Chunker, resolveChunkerOptions } from './chunker.js'
+import { CommandFailedError, CommandTimeoutError, MESSAGE_STDERR_BYTES, checkHooks, commandArgv, describeOutcome, quoteStderr, runPostHooks, runPreHooks, startCommand, succeeded, withPostFailures } from '../hooks/index.js'
 import { InvalidSourceError } from './errors.js'
 import { MAX_INLINE_CHUNKS, ROOT_TYPE, compareNames, encodeChunkListPages, encodeDirPages, encodeNode, readChunks, readDir, readRoot } from './manifest.js'
 import type { ChunkerOptions } from './chunker.js'
 import type { ChunkRef, EncodedBlock, Entry, FileEntry, RootNode, SourceRecord } from './manifest.js'
+import type { Command, CommandOutcome, HookSpec } from '../hooks/index.js'
 import type { Blocks } from '../store/index.js'
 import type { AbortOptions } from '@libp2p/interface'
 import type { Stats } from 'node:fs'
@@ -31,14 +33,46 @@ const PUT_CONCURRENCY = 4
 /** chunk writes waiting for a slot before reading pauses; with the running ones this bounds memory */
 const PUT_WAITING = 2
 
-export interface SourceSpec {
+interface SourceSpecBase {
   /** the name the source is stored and restored under: one path component */
   name: string
+  /** folder the hooks and the command run in; default the agent's working folder */
+  cwd?: string
+  /** run before the capture (see src/hooks) */
+  pre?: HookSpec
+  /** run after the capture, whenever `pre` ran */
+  post?: HookSpec
+}
+
+/** A folder, walked. */
+export interface FolderSourceSpec extends SourceSpecBase {
   /** folder to capture */
   path: string
   /** picomatch globs matched (with `dot: true`) against paths relative to the source folder; a matching folder is skipped whole */
   exclude?: string[]
+  command?: undefined
 }
+
+/** A command whose standard output is stored as one file, `<source>/<output>` (a database dump). */
+export interface CommandSourceSpec extends SourceSpecBase {
+  /** an argv list run without a shell, or a string run by `/bin/sh -c` */
+  command: Command
+  /** the file name the output is stored and restored under: one path component; default DEFAULT_COMMAND_OUTPUT */
+  output?: string
+  /** default DEFAULT_COMMAND_TIMEOUT_SECONDS */
+  timeoutSeconds?: number
+  path?: undefined
+}
+
+export type SourceSpec = FolderSourceSpec | CommandSourceSpec
+
+/** the file a command source's output is restored as, when its spec names none */
+export const DEFAULT_COMMAND_OUTPUT = 'stdout'
+/** how long a command source may run, when its spec does not say */
+export const DEFAULT_COMMAND_TIMEOUT_SECONDS = 3600
+/** mode of the stored output file and of its source folder: dumps are often secret */
+const COMMAND_FILE_MODE = 0o600
+const COMMAND_DIR_MODE = 0o700
 
 export interface CaptureStats {
   files: number
@@ -85,6 +119,11 @@ export interface CaptureInit {
   chunker?: ChunkerOptions
   /** milliseconds since the epoch; default Date.now */
   clock?: () => number
+  /**
+   * true when the caller already ran the sources' pre hooks and will run their post hooks itself
+   * (barrier mode). By default capture() runs every pre hook first and every post hook last.
+   */
+  skipHooks?: boolean
 }
 
 function isSingleComponent (name: string): boolean {
@@ -167,17 +206,63 @@ interface Walk {
  * recorded with `error` in the root. Failures of the store and aborts reject.
  */
 export async function capture (components: CaptureComponents, init: CaptureInit, options: AbortOptions & ProgressOptions<CaptureProgressEvents> = {}): Promise<CaptureResult> {
-  const clock = init.clock ?? Date.now
-  const started = clock()
-  const chunkerOptions = resolveChunkerOptions(init.chunker)
+  checkSources(init.sources)
+  resolveChunkerOptions(init.chunker)
+  if (init.skipHooks === true) return captureSources(components, init, options)
+
+  // pre hooks clean up after themselves when one fails: only after success are the posts ours to run
+  await runPreHooks(init.sources, options)
+  let result: CaptureResult
+  try {
+    result = await captureSources(components, init, options)
+  } catch (err) {
+    // thaw even when the capture failed or was aborted: no signal, each hook has its own timeout
+    throw withPostFailures(err, await runPostHooks(init.sources))
+  }
+  // the data is captured and good: a post hook that failed is a problem to report, not a failure
+  for (const failure of await runPostHooks(init.sources)) {
+    result.problems.push({ source: failure.source, path: '', message: clipTail(failure.message, 1000) })
+  }
+  return result
+}
+
+/** keeps the end of a long message (where a command's last words are), marking the cut */
+function clipTail (text: string, max: number): string {
+  return text.length <= max ? text : `…${text.slice(text.length - max + 1)}`
+}
+
+/** Checks every source spec before anything runs; throws InvalidSourceError or InvalidCommandError. */
+function checkSources (sources: SourceSpec[]): void {
   const seenNames = new Set<string>()
-  for (const source of init.sources) {
+  for (const source of sources) {
     if (typeof source.name !== 'string' || !isSingleComponent(source.name)) throw new InvalidSourceError(`source name ${JSON.stringify(source.name)} must be a single path component`)
     if (seenNames.has(source.name)) throw new InvalidSourceError(`source name ${JSON.stringify(source.name)} is used twice`)
     seenNames.add(source.name)
-    if (typeof source.path !== 'string' || !path.isAbsolute(source.path)) throw new InvalidSourceError(`source ${JSON.stringify(source.name)}: path ${JSON.stringify(source.path)} is not absolute`)
+    const what = `source ${JSON.stringify(source.name)}`
+    if ((source.path == null) === (source.command == null)) throw new InvalidSourceError(`${what} must have exactly one of path and command`)
+    if (source.command != null) {
+      try {
+        commandArgv(source.command)
+      } catch (err: any) {
+        throw new InvalidSourceError(`${what}: command: ${String(err.message)}`)
+      }
+      const output = source.output ?? DEFAULT_COMMAND_OUTPUT
+      if (typeof output !== 'string' || !isSingleComponent(output) || Buffer.byteLength(output) > 255) throw new InvalidSourceError(`${what}: output ${JSON.stringify(output)} must be a single path component of at most 255 bytes`)
+      const t = source.timeoutSeconds
+      if (t != null && (typeof t !== 'number' || !Number.isFinite(t) || t <= 0)) throw new InvalidSourceError(`${what}: timeoutSeconds must be a positive number, got ${String(t)}`)
+    } else if (typeof source.path !== 'string' || !path.isAbsolute(source.path)) {
+      throw new InvalidSourceError(`${what}: path ${JSON.stringify(source.path)} is not absolute`)
+    }
+    if (source.cwd != null && (typeof source.cwd !== 'string' || !path.isAbsolute(source.cwd))) throw new InvalidSourceError(`${what}: cwd ${JSON.stringify(source.cwd)} is not absolute`)
   }
+  checkHooks(sources)
+}
 
+/** the capture itself, without hooks */
+async function captureSources (components: CaptureComponents, init: CaptureInit, options: AbortOptions & ProgressOptions<CaptureProgressEvents>): Promise<CaptureResult> {
+  const clock = init.clock ?? Date.now
+  const started = clock()
+  const chunkerOptions = resolveChunkerOptions(init.chunker)
   const { blocks } = components
   const stats: CaptureStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, filesRead: 0, filesReused: 0, bytesRead: 0, chunks: 0, newChunks: 0, newBytes: 0, durationMs: 0 }
   const problems: CaptureProblem[] = []
@@ -270,6 +355,75 @@ export async function capture (components: CaptureComponents, init: CaptureInit,
     return true
   }
 
+  /**
+   * Runs a command source's command and stores its standard output as the one file of the source
+   * folder. Output is read as the pipe delivers it and chunked on the way; reading waits while
+   * chunk writes are queued, so the pipe fills and the command blocks instead of memory growing.
+   * A command that fails, times out or is aborted fails the capture.
+   */
+  const captureCommand = async (source: CommandSourceSpec): Promise<{ cid: CID, stored: Promise<void>, mtimeMs: number }> => {
+    const output = source.output ?? DEFAULT_COMMAND_OUTPUT
+    const ms = (source.timeoutSeconds ?? DEFAULT_COMMAND_TIMEOUT_SECONDS) * 1000
+    const what = `source ${JSON.stringify(source.name)}: command`
+    const running = startCommand({ command: source.command, cwd: source.cwd, env: { SNAPMESH_SOURCE: source.name }, timeoutMs: ms, stdout: true }, { signal })
+    const commandError = (outcome: CommandOutcome): CommandFailedError | CommandTimeoutError => {
+      const message = `${what} ${describeOutcome(outcome, ms)}: ${quoteStderr(outcome.stderr.text(MESSAGE_STDERR_BYTES))}`
+      const details = { source: source.name, exitCode: outcome.exitCode, signal: outcome.signal, stderr: outcome.stderr.text() }
+      return outcome.timedOut ? new CommandTimeoutError(message, details) : new CommandFailedError(message, details, { cause: outcome.spawnError })
+    }
+    const refs: ChunkRef[] = []
+    const fileWaits: Array<Promise<void>> = []
+    let size = 0
+    const store = async (chunk: Uint8Array): Promise<void> => {
+      const cid = cidForBytes(chunk, RAW)
+      refs.push([cid, chunk.byteLength])
+      fileWaits.push((await writer.chunk(cid, chunk)).stored)
+    }
+    try {
+      const chunker = new Chunker(chunkerOptions)
+      if (running.stdout != null) {
+        for await (const buf of running.stdout as AsyncIterable<Buffer>) {
+          writer.check()
+          size += buf.byteLength
+          stats.bytesRead += buf.byteLength
+          for (const chunk of chunker.push(buf)) await store(chunk)
+        }
+      }
+      const last = chunker.end()
+      if (last != null) await store(last)
+    } catch (err) {
+      running.stdout?.destroy()
+      running.kill()
+      const outcome = await running.done
+      if (outcome.aborted) signal?.throwIfAborted()
+      // a command that could not start or was killed at its timeout explains a broken pipe best
+      if (outcome.spawnError != null || outcome.timedOut) throw commandError(outcome)
+      throw err
+    }
+    const outcome = await running.done
+    if (outcome.aborted) signal?.throwIfAborted()
+    writer.check()
+    if (!succeeded(outcome)) throw commandError(outcome)
+    const mtimeMs = clock()
+    const entry: FileEntry = { name: output, kind: 'file', mode: COMMAND_FILE_MODE, mtimeMs, size }
+    const waits = [...fileWaits]
+    if (refs.length > MAX_INLINE_CHUNKS) {
+      const pages = encodeChunkListPages(refs)
+      entry.chunkList = pages[pages.length - 1].cid
+      waits.push(writer.nodes(pages, fileWaits))
+    } else {
+      entry.chunks = refs
+    }
+    stats.files++
+    stats.filesRead++
+    stats.bytes += size
+    stats.chunks += refs.length
+    options.onProgress?.(new CustomProgressEvent('capture:file', { source: source.name, path: output, bytes: size }))
+    log('source %s: command output of %d bytes in %d chunks', source.name, size, refs.length)
+    const pages = encodeDirPages([entry])
+    return { cid: pages[pages.length - 1].cid, stored: writer.nodes(pages, waits), mtimeMs }
+  }
+
   /** captures a folder; resolves once its pages are encoded, with a promise for their storage */
   const captureDir = async (walk: Walk, abs: string, rel: string, prevDir: CID | undefined): Promise<{ cid: CID, stored: Promise<void> }> => {
     const names = await fs.readdir(abs)
@@ -348,6 +502,13 @@ export async function capture (components: CaptureComponents, init: CaptureInit,
     const sources: SourceRecord[] = []
     const waits: Array<Promise<void>> = []
     for (const source of init.sources) {
+      if (source.command != null) {
+        const out = await captureCommand(source)
+        sources.push({ name: source.name, path: '', kind: 'command', dir: out.cid, mode: COMMAND_DIR_MODE, mtimeMs: out.mtimeMs })
+        waits.push(out.stored)
+        stats.dirs++
+        continue
+      }
       const matchers = (source.exclude ?? []).map(glob => picomatch(glob, { dot: true }))
       const walk: Walk = { source, excluded: rel => matchers.some(m => m(rel)) }
       const record: SourceRecord = { name: source.name, path: source.path }

@@ -55,8 +55,10 @@ export type Entry = FileEntry | DirEntry | SymlinkEntry
 
 export interface SourceRecord {
   name: string
-  /** the source's path on the captured host */
+  /** the source's path on the captured host; '' for a command source */
   path: string
+  /** 'command' for a command's output (its folder holds that one file); absent for a folder */
+  kind?: 'command'
   /** first page of the source folder; absent when the source could not be read */
   dir?: CID
   /** mode and mtime of the source folder itself */
@@ -255,6 +257,10 @@ export function decodeRoot (cid: CID, bytes: Uint8Array): RootNode {
     const source: SourceRecord = { name: check.string(s.name, `sources[${i}].name`), path: check.string(s.path, `sources[${i}].path`) }
     if (names.has(source.name)) check.fail(`source name ${JSON.stringify(source.name)} appears twice`)
     names.add(source.name)
+    if (s.kind != null) {
+      if (s.kind !== 'command') check.fail(`source ${JSON.stringify(source.name)} has unknown kind ${JSON.stringify(s.kind)}`)
+      source.kind = 'command'
+    }
     if (s.dir != null) source.dir = check.link(s.dir, DAG_CBOR, `source ${JSON.stringify(source.name)} dir`)
     if (s.mode != null) source.mode = check.mode(s.mode, `source ${JSON.stringify(source.name)} mode`)
     if (s.mtimeMs != null) source.mtimeMs = check.number(s.mtimeMs, `source ${JSON.stringify(source.name)} mtimeMs`)

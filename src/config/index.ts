@@ -8,12 +8,46 @@ import { configSchema } from './schema.js'
 
 export { ConfigError } from './errors.js'
 
-export interface SourceConfig {
+/** a pre or post hook of a source */
+export interface HookConfig {
+  /** an argv list run without a shell, or a string run by /bin/sh -c */
+  command: string[] | string
+  timeoutSeconds: number
+}
+
+interface SourceConfigBase {
   name: string
+  /** absolute folder the hooks and the command run in; default the config file's folder */
+  cwd: string
+  pre?: HookConfig
+  post?: HookConfig
+}
+
+/** a folder to walk */
+export interface PathSourceConfig extends SourceConfigBase {
   /** absolute */
   path: string
   exclude: string[]
+  command?: undefined
 }
+
+/** a command whose standard output is stored as the file `<name>/<output>` */
+export interface CommandSourceConfig extends SourceConfigBase {
+  command: string[] | string
+  /** one path component */
+  output: string
+  timeoutSeconds: number
+  path?: undefined
+}
+
+export type SourceConfig = PathSourceConfig | CommandSourceConfig
+
+/** defaults of the source keys; the README ("Config") lists the same */
+export const SOURCE_DEFAULTS = {
+  output: 'stdout',
+  timeoutSeconds: 3600,
+  hookTimeoutSeconds: 60
+} as const
 
 /** The agent's config after validation, defaults applied and every path absolute. */
 export interface Config {
@@ -28,7 +62,7 @@ export interface Config {
   /** absolute path of a swarm.key file, or undefined for an open network */
   psk?: string
   sources: SourceConfig[]
-  snapshot: { deadlineSeconds: number }
+  snapshot: { deadlineSeconds: number, consistency: 'marker' | 'barrier', prepareTimeoutSeconds: number }
   replication: {
     /** copies of every block in all, the owner's counted; 1 turns replication off */
     copies: number
@@ -51,7 +85,8 @@ export interface Config {
   }
 }
 
-const ajv = new Ajv({ allErrors: true, strict: true })
+// union types: a command is an argv list or a shell string
+const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true })
 const validate = ajv.compile(configSchema)
 
 /** `instancePath` (`/sources/0/name`) to the field name users write (`sources[0].name`). */
@@ -61,6 +96,59 @@ function fieldName (instancePath: string, extra?: string): string {
   let out = ''
   for (const p of parts) out += /^\d+$/.test(p) ? `[${p}]` : (out === '' ? p : `.${p}`)
   return out === '' ? '(root)' : out
+}
+
+interface RawHook { command: string[] | string, timeoutSeconds?: number }
+interface RawSource {
+  name: string
+  path?: string
+  exclude?: string[]
+  command?: string[] | string
+  output?: string
+  timeoutSeconds?: number
+  cwd?: string
+  pre?: RawHook
+  post?: RawHook
+}
+
+/** what is wrong with a command the schema let through, or undefined */
+function commandProblem (command: string[] | string): string | undefined {
+  if (typeof command === 'string') return command.trim() === '' ? 'must not be blank' : command.includes('\0') ? 'must not contain NUL' : undefined
+  if (command[0] === '') return 'the program (the first item) must not be empty'
+  return command.some(a => a.includes('\0')) ? 'must not contain NUL' : undefined
+}
+
+/** one source, checked beyond the schema (exactly one of path and command, keys that fit its kind), with defaults */
+function parseSource (s: RawSource, at: string, file: string, abs: (p: string) => string): SourceConfig {
+  const hook = (h: RawHook | undefined, field: string): HookConfig | undefined => {
+    if (h == null) return undefined
+    const problem = commandProblem(h.command)
+    if (problem != null) throw new ConfigError(file, problem, `${at}.${field}.command`)
+    return { command: h.command, timeoutSeconds: h.timeoutSeconds ?? SOURCE_DEFAULTS.hookTimeoutSeconds }
+  }
+  const base: SourceConfigBase = { name: s.name, cwd: abs(s.cwd ?? '.') }
+  const pre = hook(s.pre, 'pre')
+  const post = hook(s.post, 'post')
+  if (pre != null) base.pre = pre
+  if (post != null) base.post = post
+
+  if (s.path != null && s.command != null) throw new ConfigError(file, 'a source has either a path or a command, not both', `${at}.command`)
+  if (s.path == null && s.command == null) throw new ConfigError(file, 'is required (or command, for a source that is a command\'s output)', `${at}.path`)
+  if (s.path != null) {
+    for (const key of ['output', 'timeoutSeconds'] as const) {
+      if (s[key] != null) throw new ConfigError(file, 'only a source with a command takes this key', `${at}.${key}`)
+    }
+    return { ...base, path: abs(s.path), exclude: s.exclude ?? [] }
+  }
+  const command = s.command as string[] | string
+  const problem = commandProblem(command)
+  if (problem != null) throw new ConfigError(file, problem, `${at}.command`)
+  if (s.exclude != null) throw new ConfigError(file, 'only a source with a path takes this key', `${at}.exclude`)
+  const output = s.output ?? SOURCE_DEFAULTS.output
+  if (output === '.' || output === '..' || output.includes('/') || output.includes('\0') || Buffer.byteLength(output) > 255) {
+    throw new ConfigError(file, `${JSON.stringify(output)} is not a file name: one path component (no "/", not "." or ".."), at most 255 bytes`, `${at}.output`)
+  }
+  return { ...base, command, output, timeoutSeconds: s.timeoutSeconds ?? SOURCE_DEFAULTS.timeoutSeconds }
 }
 
 /** Validates an already-parsed config object; `file` is used for messages and relative paths. */
@@ -90,10 +178,10 @@ export function parseConfig (raw: unknown, file: string): Config {
     }
   }
   const seen = new Set<string>()
-  const sources: SourceConfig[] = ((c.sources ?? []) as Array<{ name: string, path: string, exclude?: string[] }>).map((s, i) => {
+  const sources: SourceConfig[] = ((c.sources ?? []) as RawSource[]).map((s, i) => {
     if (seen.has(s.name)) throw new ConfigError(file, `duplicate source name ${JSON.stringify(s.name)}`, `sources[${i}].name`)
     seen.add(s.name)
-    return { name: s.name, path: abs(s.path), exclude: s.exclude ?? [] }
+    return parseSource(s, `sources[${i}]`, file, abs)
   })
   const adminSocket = c.adminSocket != null ? abs(c.adminSocket) : path.join(dataDir, 'admin.sock')
   if (Buffer.byteLength(adminSocket) > 100) {
@@ -110,7 +198,7 @@ export function parseConfig (raw: unknown, file: string): Config {
     adminSocket,
     psk: c.psk != null ? abs(c.psk) : undefined,
     sources,
-    snapshot: { deadlineSeconds: c.snapshot?.deadlineSeconds ?? 120 },
+    snapshot: { deadlineSeconds: c.snapshot?.deadlineSeconds ?? 120, consistency: c.snapshot?.consistency ?? 'marker', prepareTimeoutSeconds: c.snapshot?.prepareTimeoutSeconds ?? 30 },
     replication: {
       copies: c.replication?.copies ?? 2,
       concurrency: c.replication?.concurrency ?? 4,

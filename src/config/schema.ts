@@ -1,4 +1,24 @@
 // JSON schema of the agent's config file. Every key is documented in README.md ("Config").
+
+/** an argv list run without a shell, or a string run by /bin/sh -c */
+const commandSchema = {
+  type: ['array', 'string'],
+  minItems: 1,
+  items: { type: 'string' },
+  minLength: 1
+} as const
+
+/** a pre or post hook */
+const hookSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['command'],
+  properties: {
+    command: commandSchema,
+    timeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 86400 }
+  }
+} as const
+
 export const configSchema = {
   type: 'object',
   additionalProperties: false,
@@ -16,11 +36,18 @@ export const configSchema = {
       items: {
         type: 'object',
         additionalProperties: false,
-        required: ['name', 'path'],
+        // exactly one of path and command: checked in index.ts, to name the field in the error
+        required: ['name'],
         properties: {
           name: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' },
           path: { type: 'string', minLength: 1 },
-          exclude: { type: 'array', items: { type: 'string', minLength: 1 } }
+          exclude: { type: 'array', items: { type: 'string', minLength: 1 } },
+          command: commandSchema,
+          output: { type: 'string', minLength: 1 },
+          timeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 7 * 86400 },
+          cwd: { type: 'string', minLength: 1 },
+          pre: hookSchema,
+          post: hookSchema
         }
       }
     },
@@ -28,7 +55,9 @@ export const configSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        deadlineSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 86400 }
+        deadlineSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 86400 },
+        consistency: { enum: ['marker', 'barrier'] },
+        prepareTimeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 3600 }
       }
     },
     replication: {

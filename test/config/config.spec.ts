@@ -33,7 +33,7 @@ describe('config / load', () => {
     const c = await loadConfig(file)
     assert.equal(c.dataDir, path.join(dir, 'data'))
     assert.equal(c.adminSocket, path.join(dir, 'data', 'admin.sock'))
-    assert.deepEqual(c.sources, [{ name: 'etc', path: path.resolve(dir, '../etc'), exclude: [] }])
+    assert.deepEqual(c.sources, [{ name: 'etc', path: path.resolve(dir, '../etc'), exclude: [], cwd: dir }])
     assert.equal(c.name, os.hostname())
     assert.equal(c.snapshot.deadlineSeconds, 120)
     assert.deepEqual(c.bootstrap, [])
@@ -69,6 +69,57 @@ describe('config / load', () => {
 
   it('rejects duplicate source names', async () => {
     await rejects({ sources: [{ name: 'a', path: '.' }, { name: 'a', path: '..' }] }, 'sources[1].name', /duplicate source name/)
+  })
+
+  it('reads a command source and hooks, applying their defaults and resolving cwd', async () => {
+    const file = await write({
+      sources: [
+        { name: 'db', command: ['pg_dump', 'mydb'], pre: { command: 'sync' }, post: { command: ['true'], timeoutSeconds: 5 } },
+        { name: 'shell', command: 'pg_dumpall | gzip', output: 'all.sql.gz', timeoutSeconds: 600, cwd: 'work' },
+        { name: 'files', path: 'f', pre: { command: ['fsfreeze', '-f', '/srv'], timeoutSeconds: 10 } }
+      ]
+    })
+    const c = await loadConfig(file)
+    assert.deepEqual(c.sources, [
+      { name: 'db', cwd: dir, command: ['pg_dump', 'mydb'], output: 'stdout', timeoutSeconds: 3600, pre: { command: 'sync', timeoutSeconds: 60 }, post: { command: ['true'], timeoutSeconds: 5 } },
+      { name: 'shell', cwd: path.join(dir, 'work'), command: 'pg_dumpall | gzip', output: 'all.sql.gz', timeoutSeconds: 600 },
+      { name: 'files', cwd: dir, path: path.join(dir, 'f'), exclude: [], pre: { command: ['fsfreeze', '-f', '/srv'], timeoutSeconds: 10 } }
+    ])
+  })
+
+  it('a source needs exactly one of path and command', async () => {
+    await rejects({ sources: [{ name: 'a', path: '.', command: ['ls'] }] }, 'sources[0].command', /either a path or a command, not both/)
+    await rejects({ sources: [{ name: 'a', exclude: ['x'] }] }, 'sources[0].path', /is required \(or command/)
+  })
+
+  it('refuses keys that do not fit the kind of source', async () => {
+    await rejects({ sources: [{ name: 'a', command: ['ls'], exclude: ['*.tmp'] }] }, 'sources[0].exclude', /only a source with a path/)
+    await rejects({ sources: [{ name: 'a', path: '.', output: 'x' }] }, 'sources[0].output', /only a source with a command/)
+    await rejects({ sources: [{ name: 'a', path: '.', timeoutSeconds: 5 }] }, 'sources[0].timeoutSeconds', /only a source with a command/)
+  })
+
+  it('names what is wrong with a command', async () => {
+    await rejects({ sources: [{ name: 'a', command: [] }] }, 'sources[0].command', /must NOT have fewer than 1 items/)
+    await rejects({ sources: [{ name: 'a', command: ['pg_dump', 5] }] }, 'sources[0].command[1]', /must be string/)
+    await rejects({ sources: [{ name: 'a', command: 42 }] }, 'sources[0].command', /must be array,string/)
+    await rejects({ sources: [{ name: 'a', command: ['', 'x'] }] }, 'sources[0].command', /the program \(the first item\) must not be empty/)
+    await rejects({ sources: [{ name: 'a', command: '   ' }] }, 'sources[0].command', /must not be blank/)
+    await rejects({ sources: [{ name: 'a', command: ['ls'], timeoutSeconds: 0 }] }, 'sources[0].timeoutSeconds', /must be > 0/)
+  })
+
+  it('refuses an output name that is not a single file name', async () => {
+    for (const output of ['..', 'a/b', '.', 'x'.repeat(256)]) {
+      await rejects({ sources: [{ name: 'a', command: ['ls'], output }] }, 'sources[0].output', /is not a file name/)
+    }
+  })
+
+  it('names what is wrong with a hook', async () => {
+    await rejects({ sources: [{ name: 'a', path: '.', pre: { timeoutSeconds: 3 } }] }, 'sources[0].pre.command', /is required/)
+    await rejects({ sources: [{ name: 'a', path: '.', post: { command: ['x'], timeout: 3 } }] }, 'sources[0].post.timeout', /unknown field/)
+    await rejects({ sources: [{ name: 'a', path: '.', post: { command: ['x'], timeoutSeconds: -1 } }] }, 'sources[0].post.timeoutSeconds', /must be > 0/)
+    await rejects({ sources: [{ name: 'a', path: '.', pre: ['fsfreeze', '-f', '/srv'] }] }, 'sources[0].pre', /must be object/)
+    await rejects({ sources: [{ name: 'a', path: '.', pre: { command: '' } }] }, 'sources[0].pre.command', /must NOT have fewer than 1 characters/)
+    await rejects({ sources: [{ name: 'a', path: '.', pre: { command: [''] } }] }, 'sources[0].pre.command', /must not be empty/)
   })
 
   it('rejects malformed JSON and a missing file, naming the file', async () => {
