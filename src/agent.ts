@@ -18,7 +18,8 @@ import { BLOCKS_PROTOCOL, PeerKeeper, createNode, loadOrCreateIdentity, readPsk,
 import { Replicator, verifyCopies } from './replication/index.js'
 import { placementFor, takeOver, takerFor } from './replication/takeover.js'
 import { restore } from './restore/index.js'
-import { SNAPSHOT_TOPIC, SnapshotProtocol, decodeMessage, validateGossip, signResult, type Marker, type ResultBody, type SnapshotState } from './snapshot/index.js'
+import { SNAPSHOT_TOPIC, SnapshotProtocol, decodeMessage, validateGossip, signResult, type Marker, type ResultBody, type SeenKind, type SnapshotState } from './snapshot/index.js'
+import { runPostHooks, runPreHooks } from './hooks/index.js'
 import { FsBlockStore } from './store/index.js'
 import { AgentError, NotFoundError, InvalidRequestError } from './errors.js'
 import { toSnapshotView } from './views.js'
@@ -109,8 +110,11 @@ export class Agent implements AdminBackend {
       publish: async (bytes: Uint8Array) => { await this.publish(bytes) },
       capture: async (marker: Marker, options?: AbortOptions) => this.captureLocal(marker, options),
       sign: async (body: ResultBody) => signResult(this.privateKey, body),
-      onChange: (state: SnapshotState) => { this.onSnapshotChange(state) }
-    }, { deadlineMs: c.snapshot.deadlineSeconds * 1000, lamport })
+      onChange: (state: SnapshotState) => { this.onSnapshotChange(state) },
+      prepare: async (marker: Marker, options?: AbortOptions) => { await this.freeze(marker, options) },
+      release: async (marker: Marker) => { await this.thaw(marker.id) }
+    }, { deadlineMs: c.snapshot.deadlineSeconds * 1000, lamport, name: c.name })
+    await this.thawLeftovers()
 
     const pubsub = this.node.services.pubsub
     pubsub.topicValidators.set(SNAPSHOT_TOPIC, async (propagationSource, msg) => {
@@ -119,7 +123,7 @@ export class Agent implements AdminBackend {
       if (msg.type !== 'signed') return TopicValidatorResult.Reject
       const from = msg.from
       const verdict = await validateGossip({ from: from.toString(), data: msg.data }, {
-        seen: (id: string, kind: 'marker' | 'result', peerId?: string) => this.protocol.seen(id, kind, peerId),
+        seen: (id: string, kind: SeenKind, peerId?: string) => this.protocol.seen(id, kind, peerId),
         now: Date.now(),
         maxBytes: c.network.maxMessageBytes
       })
@@ -241,6 +245,8 @@ export class Agent implements AdminBackend {
     if (msg.type === 'marker') {
       if (this.protocol.seen(msg.id, 'marker') || (await this.catalog.get(msg.id).catch(() => undefined)) != null) return
       await this.protocol.handleMarker(msg)
+    } else if (msg.type === 'prepared') {
+      await this.protocol.handlePrepared(msg)
     } else {
       await this.protocol.handleResult(msg)
     }
@@ -255,6 +261,8 @@ export class Agent implements AdminBackend {
           peerId: this.id,
           name: this.config.name,
           sources: this.config.sources,
+          // barrier mode ran the pre hooks before voting and runs the post hooks after the capture
+          skipHooks: marker.consistency === 'barrier',
           previous: prev != null ? CID.parse(prev) : undefined
         }, { signal: AbortSignal.any([this.shutdown.signal, ...(options.signal != null ? [options.signal] : [])]) })
         await this.catalog.setMeta(LAST_ROOT, result.root.toString())
@@ -268,6 +276,44 @@ export class Agent implements AdminBackend {
     const p = this.captureChain.then(run, run)
     this.captureChain = p
     return p
+  }
+
+  // ---- barrier mode: freeze and thaw ------------------------------------------------------------
+
+  /**
+   * Runs the pre hooks for a barrier snapshot. The snapshot is written down as frozen first, so an
+   * agent that crashes while frozen thaws at its next start.
+   */
+  private async freeze (marker: Marker, options: AbortOptions = {}): Promise<void> {
+    await this.setFrozen(marker.id, true)
+    try {
+      await runPreHooks(this.config.sources, options)
+    } catch (err) {
+      await this.setFrozen(marker.id, false)
+      throw err
+    }
+  }
+
+  private async thaw (id: string): Promise<void> {
+    const failures = await runPostHooks(this.config.sources)
+    for (const f of failures) log.error('post hook after snapshot %s failed: %s', id.slice(0, 8), f.message)
+    await this.setFrozen(id, false)
+  }
+
+  private async setFrozen (id: string, frozen: boolean): Promise<void> {
+    const ids = new Set<string>(JSON.parse(await this.catalog.getMeta('frozen') ?? '[]'))
+    if (frozen) ids.add(id)
+    else ids.delete(id)
+    await this.catalog.setMeta('frozen', JSON.stringify([...ids]))
+  }
+
+  /** post hooks for barrier snapshots this agent was frozen for when it last stopped (crash) */
+  private async thawLeftovers (): Promise<void> {
+    const ids: string[] = JSON.parse(await this.catalog.getMeta('frozen') ?? '[]')
+    if (ids.length === 0) return
+    log('thawing after a stop while frozen for %s', ids.map(i => i.slice(0, 8)).join(', '))
+    await this.thaw(ids[0])
+    await this.catalog.setMeta('frozen', '[]')
   }
 
   /** pushes this host's part of a snapshot to its holders, then reports the copies it counted */
@@ -504,7 +550,12 @@ export class Agent implements AdminBackend {
 
   async createSnapshot (req: CreateSnapshotRequest): Promise<SnapshotView> {
     const expected = [this.id, ...await this.memberPeers()]
-    const state = await this.protocol.start(req.tag, expected)
+    const consistency = req.consistency ?? this.config.snapshot.consistency
+    const prepareTimeoutMs = Math.round((req.prepareTimeoutSeconds ?? this.config.snapshot.prepareTimeoutSeconds) * 1000)
+    if (consistency === 'barrier' && prepareTimeoutMs >= this.config.snapshot.deadlineSeconds * 1000) {
+      throw new InvalidRequestError(`the prepare timeout (${prepareTimeoutMs / 1000} s) must be shorter than the snapshot deadline (${this.config.snapshot.deadlineSeconds} s)`)
+    }
+    const state = await this.protocol.start(req.tag, expected, { consistency, prepareTimeoutMs })
     // listed from the moment the call returns
     return this.view(await this.catalog.put(recordFromState(state, Date.now())))
   }

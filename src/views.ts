@@ -36,6 +36,7 @@ export async function toSnapshotView (record: SnapshotRecord, options: { copiesW
     startedAt: new Date(record.startedAt).toISOString(),
     deadline: new Date(record.deadline).toISOString(),
     participants,
+    consistency: record.consistency ?? 'marker',
     copiesWanted,
     protected: (record.status === 'complete' || record.status === 'partial') &&
       participants.every(p => p.status !== 'ok' || (p.copies ?? 1) >= copiesWanted)

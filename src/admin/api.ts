@@ -61,6 +61,7 @@ export interface SnapshotView {
   participants: ParticipantView[]
   /** why the snapshot is partial or failed */
   reasons?: string[]
+  consistency: 'marker' | 'barrier'
   /** the copies every participant's data should have (replication.copies of this agent) */
   copiesWanted: number
   /**
@@ -90,6 +91,10 @@ export interface StatusView {
 
 export interface CreateSnapshotRequest {
   tag?: string
+  /** default: snapshot.consistency of the agent's config */
+  consistency?: 'marker' | 'barrier'
+  /** barrier mode: how long participants wait, frozen, for all to prepare (default: from the config) */
+  prepareTimeoutSeconds?: number
 }
 
 export interface RestoreRequest {

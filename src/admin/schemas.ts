@@ -7,7 +7,11 @@ const ajv = new Ajv({ allErrors: false, strict: true })
 export const validateCreate = ajv.compile({
   type: 'object',
   additionalProperties: false,
-  properties: { tag: { type: 'string', minLength: 1, maxLength: 256 } }
+  properties: {
+    tag: { type: 'string', minLength: 1, maxLength: 256 },
+    consistency: { enum: ['marker', 'barrier'] },
+    prepareTimeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 3600 }
+  }
 })
 
 export const validateRestore = ajv.compile({

@@ -1,8 +1,8 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { DAG_CBOR, cidForBytes } from '../store/index.js'
 import {
-  MAX_PARTICIPANTS, applyResult, checkMarkerFields, computeStatus, decodeResultObject, newState, sortedResults, verifyResult,
-  type Marker, type SignedResult, type SnapshotState, type SnapshotStatus
+  MAX_PARTICIPANTS, applyResult, checkConsistency, checkMarkerFields, computeStatus, decodeResultObject, newState, sortedResults, verifyResult,
+  type Consistency, type Marker, type SignedResult, type SnapshotState, type SnapshotStatus
 } from '../snapshot/index.js'
 import { copyReportMismatch, decodeCopyReportObject, mergeCopyReports, verifyCopyReport, type CopyReport } from './copies.js'
 import { ConflictingRecordError, InvalidRecordError } from './errors.js'
@@ -12,7 +12,7 @@ import type { CID } from 'multiformats/cid'
 export const MAX_RECORD_BYTES = 2 * 1024 * 1024
 const MAX_REASON_LENGTH = 8192
 const STATUSES: ReadonlySet<string> = new Set(['running', 'complete', 'partial', 'failed'])
-const RECORD_FIELDS: ReadonlySet<string> = new Set(['v', 'type', 'id', 'tag', 'initiator', 'lamport', 'startedAt', 'deadline', 'expected', 'results', 'status', 'reasons', 'finishedAt', 'copies'])
+const RECORD_FIELDS: ReadonlySet<string> = new Set(['v', 'type', 'id', 'tag', 'initiator', 'lamport', 'startedAt', 'deadline', 'expected', 'results', 'status', 'reasons', 'finishedAt', 'copies', 'consistency', 'prepareTimeoutMs'])
 
 /** A snapshot as every agent stores it: the marker's fields, every signed result, the status. */
 export interface SnapshotRecord {
@@ -25,6 +25,9 @@ export interface SnapshotRecord {
   startedAt: number
   deadline: number
   expected: string[]
+  /** absent for marker mode */
+  consistency?: Consistency
+  prepareTimeoutMs?: number
   /** one per peer, sorted by peer ID */
   results: SignedResult[]
   status: SnapshotStatus
@@ -36,8 +39,9 @@ export interface SnapshotRecord {
 
 /** The marker a record was made from. */
 export function markerOf (r: SnapshotRecord): Marker {
-  const m: Marker = { v: 1, type: 'marker', id: r.id, initiator: r.initiator, lamport: r.lamport, startedAt: r.startedAt, deadline: r.deadline, expected: [...r.expected], consistency: 'marker' }
+  const m: Marker = { v: 1, type: 'marker', id: r.id, initiator: r.initiator, lamport: r.lamport, startedAt: r.startedAt, deadline: r.deadline, expected: [...r.expected], consistency: r.consistency ?? 'marker' }
   if (r.tag != null) m.tag = r.tag
+  if (r.prepareTimeoutMs != null) m.prepareTimeoutMs = r.prepareTimeoutMs
   return m
 }
 
@@ -58,6 +62,10 @@ export function recordFromState (state: SnapshotState, now: number): SnapshotRec
     status
   }
   if (m.tag != null) rec.tag = m.tag
+  if (m.consistency === 'barrier') {
+    rec.consistency = 'barrier'
+    rec.prepareTimeoutMs = m.prepareTimeoutMs
+  }
   if (reasons.length > 0) rec.reasons = reasons
   if (finishedAt != null) rec.finishedAt = finishedAt
   return rec
@@ -88,7 +96,7 @@ export function addCopyReport (r: SnapshotRecord, report: CopyReport): SnapshotR
 }
 
 function sameMarker (a: SnapshotRecord, b: SnapshotRecord): string | undefined {
-  for (const k of ['initiator', 'lamport', 'startedAt', 'deadline', 'tag'] as const) {
+  for (const k of ['initiator', 'lamport', 'startedAt', 'deadline', 'tag', 'consistency', 'prepareTimeoutMs'] as const) {
     if (a[k] !== b[k]) return `field "${k}" differs (${JSON.stringify(a[k])} and ${JSON.stringify(b[k])})`
   }
   const ea = [...a.expected].sort()
@@ -182,7 +190,17 @@ export async function decodeRecord (bytes: Uint8Array, options: { verify?: boole
     }
     results.push(res)
   }
+  let mode
+  try {
+    mode = checkConsistency(o, w)
+  } catch (err: any) {
+    throw new InvalidRecordError(String(err.message))
+  }
   const rec: SnapshotRecord = { v: 1, type: 'snapmesh/snapshot', ...fields, results, status: o.status }
+  if (mode.consistency === 'barrier') {
+    rec.consistency = 'barrier'
+    rec.prepareTimeoutMs = mode.prepareTimeoutMs
+  }
   if (!STATUSES.has(o.status)) throw new InvalidRecordError(`${w}: field "status" must be one of running, complete, partial, failed, got ${describe(o.status)}`)
   const state = stateFromRecord(rec)
   const before = computeStatus(state, rec.deadline - 1).status

@@ -40,7 +40,37 @@ export interface Marker {
   deadline: number
   /** peer IDs: sorted, unique, including the initiator */
   expected: string[]
-  consistency: 'marker'
+  /**
+   * 'marker': each participant captures when the marker reaches it. 'barrier': each participant
+   * freezes (pre hooks) and says so; captures start only once every expected participant is
+   * prepared; see PROTOCOL.md
+   */
+  consistency: Consistency
+  /** barrier mode only: how long a participant waits, frozen, for every other one to prepare */
+  prepareTimeoutMs?: number
+}
+
+export type Consistency = 'marker' | 'barrier'
+
+/** Longest prepare timeout a barrier marker may ask for. */
+export const MAX_PREPARE_TIMEOUT_MS = 3600 * 1000
+
+/**
+ * Barrier mode: a participant's vote. `ok` once its pre hooks ran (it is frozen); not ok when
+ * they failed or it gave up waiting for the others, which aborts the snapshot everywhere.
+ * Authenticated by gossipsub's signature of its author, who must be `peerId`.
+ */
+export interface Prepared {
+  v: 1
+  type: 'prepared'
+  id: string
+  peerId: string
+  lamport: number
+  /** ms since the epoch, the sender's clock */
+  time: number
+  ok: boolean
+  /** why not, when not ok */
+  error?: string
 }
 
 /** a capture's figures, carried as they are in the result */
@@ -76,7 +106,7 @@ export interface SignedResult extends ResultBody {
   sig: Uint8Array
 }
 
-export type SnapshotMessage = Marker | SignedResult
+export type SnapshotMessage = Marker | SignedResult | Prepared
 
 /** A fresh snapshot ID: 64 hex digits of sha256(initiator, lamport, time, random bytes). */
 export function newSnapshotId (initiator: string, lamport: number, now: number, randomBytes: Uint8Array): string {
@@ -213,7 +243,8 @@ export function checkMarkerFields (o: Obj, where: string): MarkerFields {
   return clean({ id, initiator, lamport, tag, startedAt, deadline, expected })
 }
 
-const MARKER_FIELDS = new Set(['v', 'type', 'id', 'initiator', 'lamport', 'tag', 'startedAt', 'deadline', 'expected', 'consistency'])
+const MARKER_FIELDS = new Set(['v', 'type', 'id', 'initiator', 'lamport', 'tag', 'startedAt', 'deadline', 'expected', 'consistency', 'prepareTimeoutMs'])
+const PREPARED_FIELDS = new Set(['v', 'type', 'id', 'peerId', 'lamport', 'time', 'ok', 'error'])
 const RESULT_FIELDS = new Set(['v', 'type', 'id', 'peerId', 'name', 'lamport', 'time', 'status', 'root', 'stats', 'problems', 'problemCount', 'error', 'sig'])
 const STAT_SET = new Set<string>(STAT_FIELDS)
 const PROBLEM_FIELDS = new Set(['source', 'path', 'message'])
@@ -224,8 +255,41 @@ export function decodeMarkerObject (o: Obj, where = 'marker'): Marker {
   constField(o, 'type', 'marker', where)
   only(o, MARKER_FIELDS, where)
   const fields = checkMarkerFields(o, where)
-  constField(o, 'consistency', 'marker', where)
-  return { v: 1, type: 'marker', ...fields, consistency: 'marker' }
+  return { v: 1, type: 'marker', ...fields, ...checkConsistency(o, where) }
+}
+
+/** The consistency fields of a marker or record map: absent means marker mode. */
+export function checkConsistency (o: Obj, where: string): { consistency: Consistency, prepareTimeoutMs?: number } {
+  const c = o.consistency ?? 'marker'
+  if (c !== 'marker' && c !== 'barrier') fail(where, 'consistency', 'must be "marker" or "barrier"', o.consistency)
+  if (c === 'marker') {
+    if (o.prepareTimeoutMs !== undefined) fail(where, 'prepareTimeoutMs', 'is only for consistency "barrier"')
+    return { consistency: 'marker' }
+  }
+  const t = uint(o, 'prepareTimeoutMs', where)
+  if (t < 1 || t > MAX_PREPARE_TIMEOUT_MS) fail(where, 'prepareTimeoutMs', `must be 1 to ${MAX_PREPARE_TIMEOUT_MS}`, t)
+  return { consistency: 'barrier', prepareTimeoutMs: t }
+}
+
+/** A decoded map checked field by field as a prepared vote. */
+export function decodePreparedObject (o: Obj, where = 'prepared'): Prepared {
+  constField(o, 'v', 1, where)
+  constField(o, 'type', 'prepared', where)
+  only(o, PREPARED_FIELDS, where)
+  const id = idField(o, where)
+  const peerId = peerIdField(o, 'peerId', where)
+  const lamport = uint(o, 'lamport', where)
+  const time = uint(o, 'time', where)
+  if (typeof o.ok !== 'boolean') fail(where, 'ok', 'must be true or false', o.ok)
+  const error = optStr(o, 'error', where, MAX_ERROR_LENGTH)
+  if (o.ok && error != null) fail(where, 'error', 'must be absent when ok is true')
+  return clean({ v: 1 as const, type: 'prepared' as const, id, peerId, lamport, time, ok: o.ok, error })
+}
+
+/** Encodes a prepared vote, refusing one that receivers would reject. */
+export function encodePrepared (p: Prepared): Uint8Array {
+  const error = p.error == null ? undefined : clip(p.error, MAX_ERROR_LENGTH)
+  return dagCbor.encode(clean(decodePreparedObject(clean({ ...p, error }) as unknown as Obj)))
 }
 
 /** A decoded map checked field by field as a signed result (not its signature: see verifyResult). */
@@ -400,5 +464,6 @@ export function decodeMessage (bytes: Uint8Array, options: { maxBytes?: number }
   if (!isObj(o)) throw new InvalidMessageError(`message must be a map, got ${describe(o)}`)
   if (o.type === 'marker') return decodeMarkerObject(o)
   if (o.type === 'result') return decodeResultObject(o)
-  throw new InvalidMessageError(`message: field "type" must be "marker" or "result", got ${describe(o.type)}`, 'type')
+  if (o.type === 'prepared') return decodePreparedObject(o)
+  throw new InvalidMessageError(`message: field "type" must be "marker", "result" or "prepared", got ${describe(o.type)}`, 'type')
 }

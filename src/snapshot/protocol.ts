@@ -1,5 +1,5 @@
 import { logger } from '@libp2p/logger'
-import { encodeMarker, encodeResult, newSnapshotId, type Marker, type ResultBody, type SignedResult } from './messages.js'
+import { encodeMarker, encodePrepared, encodeResult, newSnapshotId, type Consistency, type Marker, type Prepared, type ResultBody, type SignedResult } from './messages.js'
 import { applyResult, computeStatus, newState, type SnapshotState, type SnapshotStatus } from './state.js'
 import type { AbortOptions } from '@libp2p/interface'
 
@@ -20,6 +20,29 @@ export interface SnapshotProtocolComponents {
   sign: (body: ResultBody, options?: AbortOptions) => Promise<SignedResult>
   /** called when a snapshot appears, gains a better result, or changes status */
   onChange: (state: SnapshotState, status: SnapshotStatus) => void
+  /**
+   * barrier mode: freezes this host (runs the pre hooks); throws when it cannot, having undone
+   * what it did. Default: nothing to freeze.
+   */
+  prepare?: (marker: Marker, options?: AbortOptions) => Promise<void>
+  /** barrier mode: thaws this host (runs the post hooks) after a successful prepare; never throws */
+  release?: (marker: Marker) => Promise<void>
+}
+
+/** Where this agent is in a barrier snapshot. */
+export type BarrierPhase = 'preparing' | 'prepared' | 'committed' | 'aborted' | 'done'
+
+interface Barrier {
+  marker: Marker
+  phase: BarrierPhase
+  /** local clock: give up waiting for the others to prepare after this */
+  prepareBy: number
+  /** local clock: the capture is aborted after this, so the host is thawed */
+  captureBy: number
+  votes: Map<string, Prepared>
+  /** the pre hooks ran and the post hooks have not yet */
+  frozen: boolean
+  abortReason?: string
 }
 
 export interface SnapshotProtocolInit {
@@ -38,7 +61,7 @@ export interface SnapshotProtocolInit {
   maxEarlyResults?: number
 }
 
-interface Early { at: number, results: SignedResult[] }
+interface Early { at: number, results: SignedResult[], votes: Prepared[] }
 
 /**
  * The marker protocol, transport-free: the agent feeds it decoded, validated messages and calls
@@ -58,6 +81,9 @@ export class SnapshotProtocol {
   /** results that arrived before their marker (gossip does not keep order), bounded */
   private readonly early = new Map<string, Early>()
   private earlyCount = 0
+  private readonly barriers = new Map<string, Barrier>()
+  /** votes that came before their marker, until this agent's barrier for it starts */
+  private readonly pendingVotes = new Map<string, Prepared[]>()
   private shutdown = new AbortController()
   private clockValue: number
 
@@ -90,9 +116,20 @@ export class SnapshotProtocol {
   }
 
   /** For gossip validation: a marker already handled, or an ok result of that peer already held. */
-  seen (id: string, kind: 'marker' | 'result', peerId?: string): boolean {
+  seen (id: string, kind: 'marker' | 'result' | 'prepared', peerId?: string): boolean {
     if (kind === 'marker') return this.states.has(id) || this.captured.has(id)
+    if (kind === 'prepared') return peerId != null && this.barriers.get(id)?.votes.has(peerId) === true
     return peerId != null && this.states.get(id)?.results.get(peerId)?.status === 'ok'
+  }
+
+  /** this agent's phase in a barrier snapshot, if it takes part in one with that ID */
+  barrierPhase (id: string): BarrierPhase | undefined {
+    return this.barriers.get(id)?.phase
+  }
+
+  /** whether this host is frozen for a barrier snapshot right now */
+  frozen (): string[] {
+    return [...this.barriers.values()].filter(b => b.frozen).map(b => b.marker.id)
   }
 
   /**
@@ -100,7 +137,7 @@ export class SnapshotProtocol {
    * like any other marker. Returns once the marker is out; this host's capture runs on (see
    * `settled`).
    */
-  async start (tag: string | undefined, expected: string[], options: AbortOptions = {}): Promise<SnapshotState> {
+  async start (tag: string | undefined, expected: string[], options: AbortOptions & { consistency?: Consistency, prepareTimeoutMs?: number } = {}): Promise<SnapshotState> {
     const now = this.c.clock()
     const lamport = this.clockValue + 1
     const marker: Marker = {
@@ -112,14 +149,15 @@ export class SnapshotProtocol {
       startedAt: now,
       deadline: now + this.deadlineMs,
       expected: [...new Set([this.c.peerId, ...expected])].sort(),
-      consistency: 'marker'
+      consistency: options.consistency ?? 'marker'
     }
+    if (marker.consistency === 'barrier') marker.prepareTimeoutMs = options.prepareTimeoutMs ?? Math.max(1, Math.floor(this.deadlineMs / 4))
     if (tag != null) marker.tag = tag
     const bytes = encodeMarker(marker)
     this.clockValue = lamport
     await this.c.publish(bytes, options)
     this.track(marker)
-    const run = this.runCapture(marker)
+    const run = this.participate(marker)
     this.inFlight.add(run)
     void run.finally(() => this.inFlight.delete(run))
     return this.states.get(marker.id) as SnapshotState
@@ -137,7 +175,7 @@ export class SnapshotProtocol {
       return
     }
     this.track(marker)
-    const run = this.runCapture(marker, options)
+    const run = this.participate(marker, options)
     this.inFlight.add(run)
     try {
       await run
@@ -159,29 +197,69 @@ export class SnapshotProtocol {
       log('result for unknown snapshot %s from %s dropped: %d results already wait for their marker', result.id.slice(0, 8), result.peerId, this.earlyCount)
       return
     }
-    const e = this.early.get(result.id) ?? { at: this.c.clock(), results: [] }
+    const e = this.early.get(result.id) ?? { at: this.c.clock(), results: [], votes: [] }
     e.results.push(result)
     this.early.set(result.id, e)
     this.earlyCount++
   }
 
   /**
+   * Barrier mode: a participant's vote. A vote that is not ok aborts the snapshot here unless this
+   * agent already committed; the last ok vote commits it.
+   */
+  async handlePrepared (vote: Prepared, _options: AbortOptions = {}): Promise<void> {
+    this.observe(vote.lamport)
+    const b = this.barriers.get(vote.id)
+    if (b == null) {
+      if (this.states.has(vote.id) || this.captured.has(vote.id)) return
+      if (this.earlyCount >= this.maxEarly) return
+      const e = this.early.get(vote.id) ?? { at: this.c.clock(), results: [], votes: [] }
+      e.votes.push(vote)
+      this.early.set(vote.id, e)
+      this.earlyCount++
+      return
+    }
+    await this.takeVote(b, vote)
+  }
+
+  private async takeVote (b: Barrier, vote: Prepared): Promise<void> {
+    if (!b.marker.expected.includes(vote.peerId)) return
+    const had = b.votes.get(vote.peerId)
+    // a vote against stands: a peer that gave up does not come back
+    if (had != null && (!had.ok || vote.ok)) return
+    b.votes.set(vote.peerId, vote)
+    if (!vote.ok) await this.abort(b, `${vote.peerId} could not prepare: ${vote.error ?? 'no reason given'}`)
+    else await this.maybeCommit(b)
+  }
+
+  /**
    * Moves snapshots past their deadline (onChange for each status that changed) and forgets those
-   * older than `retainMs`. Call it regularly; it sets no timers of its own.
+   * older than `retainMs`; in barrier mode, gives up on snapshots whose participants did not all
+   * prepare in time. Call it regularly; it sets no timers of its own.
    */
   tick (now = this.c.clock()): void {
+    for (const b of [...this.barriers.values()]) {
+      if ((b.phase === 'preparing' || b.phase === 'prepared') && now > b.prepareBy) {
+        const waiting = b.marker.expected.filter(p => b.votes.get(p)?.ok !== true)
+        const reason = `gave up after ${b.marker.prepareTimeoutMs ?? 0} ms waiting for ${waiting.join(', ')} to prepare`
+        void this.vote(b, false, reason).then(async () => { await this.abort(b, reason) })
+      }
+    }
     for (const s of [...this.states.values()]) {
       this.emitIfChanged(s, now)
       if (now > s.marker.deadline + this.retainMs) {
         this.states.delete(s.marker.id)
         this.statuses.delete(s.marker.id)
         this.captured.delete(s.marker.id)
+        this.pendingVotes.delete(s.marker.id)
+        const b = this.barriers.get(s.marker.id)
+        if (b != null && !b.frozen) this.barriers.delete(s.marker.id)
       }
     }
     for (const [id, e] of [...this.early]) {
       if (now > e.at + this.retainMs) {
         this.early.delete(id)
-        this.earlyCount -= e.results.length
+        this.earlyCount -= e.results.length + e.votes.length
       }
     }
   }
@@ -218,12 +296,134 @@ export class SnapshotProtocol {
     const e = this.early.get(id)
     if (e != null) {
       this.early.delete(id)
-      this.earlyCount -= e.results.length
+      this.earlyCount -= e.results.length + e.votes.length
       for (const r of e.results) s = applyResult(s, r)
+      if (e.votes.length > 0) this.pendingVotes.set(id, e.votes)
     }
     this.states.set(id, s)
     this.emitIfChanged(s, this.c.clock(), true)
   }
+
+  private async participate (marker: Marker, options: AbortOptions = {}): Promise<void> {
+    if (marker.consistency === 'barrier') await this.runBarrier(marker, options)
+    else await this.runCapture(marker, options)
+  }
+
+  // ---- barrier mode ---------------------------------------------------------------------------
+  //
+  // preparing --pre hooks ok, vote yes--> prepared --every expected peer voted yes--> committed
+  //   (capture, post hooks, result) --> done. A no vote, a failed pre hook or prepareBy passing
+  // leads to aborted (post hooks if the pre hooks ran, error result). The post hooks run exactly
+  // once after pre hooks that succeeded, whatever happens.
+
+  private async runBarrier (marker: Marker, options: AbortOptions = {}): Promise<void> {
+    if (this.captured.has(marker.id)) return
+    this.captured.add(marker.id)
+    // a barrier is for the expected participants only: others do not freeze
+    if (!marker.expected.includes(this.c.peerId)) {
+      this.pendingVotes.delete(marker.id)
+      return
+    }
+    const now = this.c.clock()
+    const timeout = marker.prepareTimeoutMs ?? 1
+    const b: Barrier = {
+      marker,
+      phase: 'preparing',
+      prepareBy: now + timeout,
+      // measured on this agent's clock, so a skewed initiator clock cannot stretch the freeze
+      captureBy: now + timeout + Math.max(1, marker.deadline - marker.startedAt),
+      votes: new Map(),
+      frozen: false
+    }
+    this.barriers.set(marker.id, b)
+    const early = this.pendingVotes.get(marker.id) ?? []
+    this.pendingVotes.delete(marker.id)
+    for (const v of early) {
+      if (v.ok) b.votes.set(v.peerId, v)
+      else await this.takeVote(b, v)
+    }
+    if (b.phase === 'aborted') {
+      // another participant already gave up: do not freeze at all
+      await this.finishBarrier(b, { status: 'error', error: `aborted: ${b.abortReason ?? 'no reason given'}` })
+      return
+    }
+    const signal = options.signal != null ? AbortSignal.any([this.shutdown.signal, options.signal]) : this.shutdown.signal
+    try {
+      await this.c.prepare?.(marker, { signal: AbortSignal.any([signal, AbortSignal.timeout(timeout)]) })
+    } catch (err: any) {
+      const reason = `pre hook failed: ${String(err.message)}`
+      if (b.phase === 'preparing') b.phase = 'aborted'
+      await this.vote(b, false, reason)
+      await this.finishBarrier(b, { status: 'error', error: b.abortReason != null ? `aborted: ${b.abortReason}` : reason })
+      return
+    }
+    b.frozen = true
+    if ((b.phase as BarrierPhase) === 'aborted') {
+      // gave up (or was told to) while the pre hooks ran
+      await this.release(b)
+      await this.finishBarrier(b, { status: 'error', error: `aborted: ${b.abortReason ?? 'no reason given'}` })
+      return
+    }
+    b.phase = 'prepared'
+    await this.vote(b, true)
+    await this.maybeCommit(b)
+  }
+
+  private async vote (b: Barrier, ok: boolean, error?: string): Promise<void> {
+    if (b.votes.get(this.c.peerId)?.ok === false) return
+    this.clockValue++
+    const vote: Prepared = { v: 1, type: 'prepared', id: b.marker.id, peerId: this.c.peerId, lamport: this.clockValue, time: this.c.clock(), ok }
+    if (!ok && error != null) vote.error = error
+    b.votes.set(this.c.peerId, vote)
+    try {
+      await this.c.publish(encodePrepared(vote))
+    } catch (err: any) {
+      log.error('publishing the prepared vote for %s failed: %s', b.marker.id.slice(0, 8), err.message)
+    }
+  }
+
+  private async maybeCommit (b: Barrier): Promise<void> {
+    if (b.phase !== 'prepared') return
+    if (!b.marker.expected.every(p => b.votes.get(p)?.ok === true)) return
+    b.phase = 'committed'
+    const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(Math.max(1, b.captureBy - this.c.clock()))])
+    let body: ResultBody
+    try {
+      body = await this.c.capture(b.marker, { signal })
+    } catch (err: any) {
+      body = { id: b.marker.id, peerId: this.c.peerId, name: this.name, lamport: 0, time: 0, status: 'error', error: `capture failed: ${String(err.message)}` }
+    }
+    await this.release(b)
+    await this.finishBarrier(b, body)
+  }
+
+  private async abort (b: Barrier, reason: string): Promise<void> {
+    if (b.phase === 'committed' || b.phase === 'done' || b.phase === 'aborted') return
+    const wasPreparing = b.phase === 'preparing'
+    b.phase = 'aborted'
+    b.abortReason = reason
+    // still running the pre hooks: runBarrier thaws and reports once they return
+    if (wasPreparing) return
+    await this.release(b)
+    await this.finishBarrier(b, { status: 'error', error: `aborted: ${reason}` })
+  }
+
+  private async release (b: Barrier): Promise<void> {
+    if (!b.frozen) return
+    b.frozen = false
+    try {
+      await this.c.release?.(b.marker)
+    } catch (err: any) {
+      log.error('post hooks for %s threw: %s', b.marker.id.slice(0, 8), err.message)
+    }
+  }
+
+  private async finishBarrier (b: Barrier, body: Partial<ResultBody> & Pick<ResultBody, 'status'>): Promise<void> {
+    if (b.phase !== 'aborted') b.phase = 'done'
+    await this.publishResult(b.marker, { id: b.marker.id, peerId: this.c.peerId, name: this.name, lamport: 0, time: 0, ...body })
+  }
+
+  // ---- marker mode ----------------------------------------------------------------------------
 
   private async runCapture (marker: Marker, options: AbortOptions = {}): Promise<void> {
     if (this.captured.has(marker.id)) return
@@ -236,6 +436,11 @@ export class SnapshotProtocol {
       log.error('capture for %s threw: %s', marker.id.slice(0, 8), err.message)
       body = { id: marker.id, peerId: this.c.peerId, name: this.name, lamport: 0, time: 0, status: 'error', error: `capture failed: ${String(err.message)}` }
     }
+    await this.publishResult(marker, body, signal)
+  }
+
+  /** signs this host's result, applies it here and publishes it */
+  private async publishResult (marker: Marker, body: ResultBody, signal: AbortSignal = this.shutdown.signal): Promise<void> {
     let signed: SignedResult
     try {
       this.clockValue++

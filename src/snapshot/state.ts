@@ -66,7 +66,9 @@ export function sortedResults (state: SnapshotState): SignedResult[] {
  * The status follows from (marker, results, now >= deadline) alone, so every agent that holds the
  * same results computes the same status: 'complete' once every expected participant reported ok
  * (whenever that was); otherwise 'running' before the deadline, then 'partial' (some ok) or
- * 'failed' (none ok). Results from peers outside `expected` never change it.
+ * 'failed' (none ok). Results from peers outside `expected` never change it. A barrier snapshot
+ * is all or nothing: 'complete', or 'failed' once every participant reported and one did not
+ * report ok, or at the deadline.
  */
 export function computeStatus (state: SnapshotState, now: number): StatusInfo {
   const { marker, results } = state
@@ -89,6 +91,17 @@ export function computeStatus (state: SnapshotState, now: number): StatusInfo {
     }
   }
   if (ok === marker.expected.length) return { status: 'complete', reasons: [], missing: [], failed: [], finishedAt: latestOk }
+  if (marker.consistency === 'barrier') {
+    // all or nothing: one participant that failed or aborted fails the snapshot, as soon as every
+    // participant has reported or the deadline passed
+    if (missing.length === 0) {
+      let last = marker.startedAt
+      for (const r of results.values()) if (marker.expected.includes(r.peerId)) last = Math.max(last, r.time)
+      return { status: 'failed', reasons: reasons.filter(x => !x.endsWith('did not report before the deadline')), missing, failed, finishedAt: Math.min(last, marker.deadline) }
+    }
+    if (now < marker.deadline) return { status: 'running', reasons: [], missing: [], failed: [] }
+    return { status: 'failed', reasons, missing, failed, finishedAt: marker.deadline }
+  }
   if (now < marker.deadline) return { status: 'running', reasons: [], missing: [], failed: [] }
   return { status: ok > 0 ? 'partial' : 'failed', reasons, missing, failed, finishedAt: marker.deadline }
 }

@@ -3,7 +3,7 @@ import { decodeMessage, verifyResult, type SnapshotMessage } from './messages.js
 
 export type GossipAction = 'accept' | 'ignore' | 'reject'
 
-export type SeenKind = 'marker' | 'result'
+export type SeenKind = 'marker' | 'result' | 'prepared'
 
 export interface GossipContext {
   /** has this agent already handled this marker, or this peer's result for this snapshot? */
@@ -48,6 +48,9 @@ export async function validateGossip (msg: { from: string, data: Uint8Array }, c
       if (ctx.seen(message.id, 'marker')) throw new DuplicateMessageError(`marker ${message.id.slice(0, 8)} was already seen`)
       const maxAge = ctx.maxAgeMs ?? DEFAULT_MAX_MARKER_AGE_MS
       if (message.deadline + maxAge < ctx.now) throw new ExpiredMarkerError(`marker ${message.id.slice(0, 8)} has a deadline ${ctx.now - message.deadline} ms in the past, more than ${maxAge} ms`)
+    } else if (message.type === 'prepared') {
+      if (message.peerId !== msg.from) throw new WrongSenderError(`prepared vote for ${message.id.slice(0, 8)} names peer ${message.peerId} but was sent by ${msg.from}`)
+      if (ctx.seen(message.id, 'prepared', message.peerId)) throw new DuplicateMessageError(`prepared vote of ${message.peerId} for ${message.id.slice(0, 8)} was already seen`)
     } else {
       if (message.peerId !== msg.from) throw new WrongSenderError(`result for ${message.id.slice(0, 8)} names peer ${message.peerId} but was sent by ${msg.from}`)
       await verifyResult(message)
@@ -76,7 +79,7 @@ export class SeenSet {
   }
 
   private key (id: string, kind: SeenKind, peerId?: string): string {
-    return kind === 'marker' ? `m/${id}` : `r/${id}/${peerId ?? ''}`
+    return kind === 'marker' ? `m/${id}` : `${kind === 'result' ? 'r' : 'p'}/${id}/${peerId ?? ''}`
   }
 
   add (id: string, kind: SeenKind, peerId?: string): void {

@@ -45,6 +45,7 @@ export function snapshotView (id: string, status: SnapshotStatus = 'complete', a
           : { peerId: PEER_B, name: 'beta', status: 'missing' }
     ],
     ...(status === 'partial' ? { reasons: ['beta sent no result before the deadline'] } : {}),
+    consistency: 'marker',
     copiesWanted: 2,
     protected: false
   }

@@ -101,7 +101,7 @@ describe('snapshot / messages', () => {
     rejectsField(enc({ ...m, expected: [a.id, 'nope'].sort() }), 'expected', /not a valid peer ID/)
     rejectsField(enc({ ...m, consistency: 'eventual' }), 'consistency', /must be "marker"/)
     rejectsField(enc({ ...m, extra: 1 }), 'extra', /unknown field/)
-    rejectsField(enc({ ...m, type: 'nope' }), 'type', /"marker" or "result"/)
+    rejectsField(enc({ ...m, type: 'nope' }), 'type', /"marker", "result" or "prepared"/)
   })
 
   it('result decode errors name the field', async () => {

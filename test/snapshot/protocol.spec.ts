@@ -193,7 +193,7 @@ describe('snapshot / protocol simulation', () => {
       const v = await validateGossip(msg, { now: now.t, seen: (id, kind, peerId) => target.seen(id, kind, peerId) })
       if (v.action !== 'accept' || v.message == null) continue
       if (v.message.type === 'marker') await target.handleMarker(v.message)
-      else await target.handleResult(v.message)
+      else if (v.message.type === 'result') await target.handleResult(v.message)
       await Promise.all(agents.map(async a => a.proto.settled()))
     }
     await Promise.all(agents.map(async a => a.proto.settled()))

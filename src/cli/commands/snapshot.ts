@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError } from 'commander'
+import { Command, InvalidArgumentError, Option } from 'commander'
 import { EXIT_INCOMPLETE, ProgressLine, client, print, printJson, type GlobalOptions } from '../context.js'
 import { describeSnapshot, reportedCount, snapshotTable } from '../format.js'
 import type { AdminClient } from '../../admin/client.js'
@@ -43,12 +43,19 @@ export function snapshotCommand (globals: () => GlobalOptions): Command {
   cmd.command('create')
     .description('start a snapshot of the whole cluster from this agent and print its ID')
     .option('--tag <tag>', 'a label for the snapshot')
+    .addOption(new Option('--barrier', 'freeze every participant (pre hooks) and capture only once all are frozen').conflicts('marker'))
+    .option('--marker', 'capture on each host when the marker reaches it (the default unless the config says otherwise)')
+    .option('--prepare-timeout <seconds>', 'with --barrier: how long participants wait, frozen, for all to prepare', seconds)
     .option('--wait', 'wait until every participant reported or the deadline passed, then print the snapshot')
     .option('--timeout <seconds>', `how long --wait waits at most (default: until the deadline + ${WAIT_GRACE_SECONDS} s)`, seconds)
-    .action(async (opts: { tag?: string, wait?: boolean, timeout?: number }) => {
+    .action(async (opts: { tag?: string, wait?: boolean, timeout?: number, barrier?: boolean, marker?: boolean, prepareTimeout?: number }) => {
       const g = globals()
       const c = await client(g)
-      let snap = await c.createSnapshot(opts.tag != null ? { tag: opts.tag } : {})
+      let snap = await c.createSnapshot({
+        ...(opts.tag != null ? { tag: opts.tag } : {}),
+        ...(opts.barrier === true ? { consistency: 'barrier' as const } : opts.marker === true ? { consistency: 'marker' as const } : {}),
+        ...(opts.prepareTimeout != null ? { prepareTimeoutSeconds: opts.prepareTimeout } : {})
+      })
       if (opts.wait === true) {
         const until = opts.timeout != null
           ? Date.now() + opts.timeout * 1000
