@@ -61,6 +61,15 @@ async function rawCopy (files: string[], out: string): Promise<number> {
   return (performance.now() - t0) / 1000
 }
 
+/** wall seconds and this process's CPU seconds (all threads) spent in `fn` */
+async function timed (fn: () => Promise<unknown>): Promise<{ wall: number, cpu: number }> {
+  const cpu0 = process.cpuUsage()
+  const t0 = performance.now()
+  await fn()
+  const cpu = process.cpuUsage(cpu0)
+  return { wall: (performance.now() - t0) / 1000, cpu: (cpu.user + cpu.system) / 1e6 }
+}
+
 async function main (): Promise<void> {
   const sizeMb = Number(arg('size-mb', '256'))
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'snapmesh-bench-repl-'))
@@ -83,25 +92,25 @@ async function main (): Promise<void> {
     await c.node.dial(a.node.getMultiaddrs()[0])
     const { root: cid } = await capture({ blocks: a.blocks }, { peerId: a.node.peerId.toString(), name: 'a', sources: [{ name: 'data', path: data }] })
 
-    const raw = await rawCopy(files, path.join(root, 'raw.out'))
-    let t0 = performance.now()
-    const report = await a.replicator.replicate(a.node.peerId.toString(), cid, [a.node.peerId.toString(), b.node.peerId.toString()])
-    const repl = (performance.now() - t0) / 1000
+    const raw = await timed(async () => rawCopy(files, path.join(root, 'raw.out')))
+    let report: { copies: number } = { copies: 0 }
+    const repl = await timed(async () => {
+      report = await a.replicator.replicate(a.node.peerId.toString(), cid, [a.node.peerId.toString(), b.node.peerId.toString()])
+    })
     if (report.copies !== 2) throw new Error(`replication confirmed ${report.copies} copies`)
 
-    t0 = performance.now()
-    await restore({ blocks: a.blocks }, { root: cid, target: path.join(root, 'restore-local') })
-    const local = (performance.now() - t0) / 1000
+    const local = await timed(async () => restore({ blocks: a.blocks }, { root: cid, target: path.join(root, 'restore-local') }))
     const getter = new RemoteBlockGetter({ blocks: c.blocks, exchange: c.exchange }, { holders: [a.node.peerId.toString()] })
-    t0 = performance.now()
-    await restore({ blocks: getter }, { root: cid, target: path.join(root, 'restore-remote') })
-    const remote = (performance.now() - t0) / 1000
+    const remote = await timed(async () => restore({ blocks: getter }, { root: cid, target: path.join(root, 'restore-remote') }))
 
+    // both ends run in this process, so the CPU figures count the sender's and the receiver's work
+    const line = (label: string, t: { wall: number, cpu: number }, extra = ''): string =>
+      `${label.padEnd(35)}${t.wall.toFixed(2)} s  ${(mb / t.wall).toFixed(0).padStart(3)} MB/s  cpu ${t.cpu.toFixed(2)} s${extra}`
     console.log(`data: ${mb.toFixed(0)} MB in ${files.length} files`)
-    console.log(`raw TCP copy (loopback, fsync)     ${raw.toFixed(2)} s  ${(mb / raw).toFixed(0)} MB/s`)
-    console.log(`replication to one holder          ${repl.toFixed(2)} s  ${(mb / repl).toFixed(0)} MB/s  (${(repl / raw).toFixed(2)}x the raw copy's time)`)
-    console.log(`restore from local disk            ${local.toFixed(2)} s  ${(mb / local).toFixed(0)} MB/s`)
-    console.log(`restore from a remote holder       ${remote.toFixed(2)} s  ${(mb / remote).toFixed(0)} MB/s  (${(remote / local).toFixed(2)}x local)`)
+    console.log(line('raw TCP copy (loopback, fsync)', raw))
+    console.log(line('replication to one holder', repl, `  (${(repl.wall / raw.wall).toFixed(2)}x the raw copy's time)`))
+    console.log(line('restore from local disk', local))
+    console.log(line('restore from a remote holder', remote, `  (${(remote.wall / local.wall).toFixed(2)}x local)`))
   } finally {
     for (const p of peers) {
       await p.replicator.stop()

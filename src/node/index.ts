@@ -59,7 +59,10 @@ export async function createNode (init: NodeInit): Promise<SnapmeshNode> {
     datastore: init.datastore,
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux({ maxStreamWindowSize: 256 * 1024 })],
+    // a stream's window grows, while its reader keeps up, to at most 2 MiB: enough to keep a block
+    // transfer going over a link with some latency, and what a slow reader can have buffered
+    // stays bounded per stream (the exchange bounds the streams)
+    streamMuxers: [yamux({ maxStreamWindowSize: 2 * 1024 * 1024 })],
     connectionProtector: init.psk != null ? preSharedKey({ psk: init.psk, timeout: 10_000 }) : undefined,
     connectionManager: {
       // loopback clusters (tests, one host running several agents) must not trip the per-IP limit

@@ -5,6 +5,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from 'it-length-prefixed-stream'
 import { CID } from 'multiformats/cid'
 import PQueue from 'p-queue'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import { manifestBlocks } from '../capture/index.js'
 import { closeWhenPeerDone, type BlockExchange } from '../exchange/index.js'
 import { REPLICATE_PROTOCOL } from '../node/protocols.js'
@@ -19,8 +20,10 @@ export { ReplicationRequestError } from './errors.js'
 const log = logger('snapmesh:replication')
 
 /** a holder's pulls from the owner: CIDs per request, requests in flight */
-const PULL_BATCH = 8
-const PULLS_IN_FLIGHT = 4
+const PULL_BATCH = 32
+const PULLS_IN_FLIGHT = 2
+/** bytes a holder has received and not yet stored, at most (plus one block) */
+const UNSTORED_BYTES = 32 * 1024 * 1024
 
 /** CIDs in one replication request */
 export const MAX_OFFER = 512
@@ -28,7 +31,7 @@ export const MAX_OFFER = 512
 export interface ReplicatorComponents {
   libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol'>
   blocks: Blocks
-  exchange: Pick<BlockExchange, 'fetch'>
+  exchange: Pick<BlockExchange, 'fetchEach'>
 }
 
 export interface ReplicatorInit {
@@ -55,7 +58,8 @@ export interface ReplicationReport {
  * Pushes a snapshot's blocks to their holders. The owner offers each holder the CIDs placement gives
  * it (`/snapmesh/replicate/1.0.0`: a dag-cbor list of CIDs out, a list of booleans back); the holder
  * pulls what it lacks from the owner over the block-exchange protocol, where every block is checked
- * against its CID before it is stored, and answers which CIDs it now holds.
+ * against its CID before it is stored, stores each one durably as it arrives, and answers which
+ * CIDs it now holds.
  */
 export class Replicator implements Startable {
   private readonly c: ReplicatorComponents
@@ -112,20 +116,39 @@ export class Replicator implements Startable {
       held.push(has)
       if (!has) missing.push(cid)
     }
-    // several small requests in flight keep the owner's disk and the link busy at once
-    const queue = new PQueue({ concurrency: PULLS_IN_FLIGHT })
+    // a few requests in flight keep the owner's disk and the link busy; each block is stored as
+    // soon as it arrived and matched its CID, while the next ones arrive. Stores run at once so
+    // their fsyncs overlap, and at most UNSTORED_BYTES wait for the disk: past that, the pull
+    // stops reading and the owner is held back.
+    const storing = new Set<Promise<void>>()
+    let unstored = 0
+    const store = async (cid: CID, block: Uint8ArrayList): Promise<void> => {
+      await this.throttle(block.byteLength, signal)
+      while (unstored > 0 && unstored + block.byteLength > UNSTORED_BYTES) await Promise.race(storing)
+      const size = block.byteLength
+      unstored += size
+      const put: Promise<void> = this.c.blocks.put(cid, block, { signal }).then(() => {}, (err: any) => {
+        log.error('could not store %s from %s: %s', cid, from, err.message)
+      }).finally(() => {
+        unstored -= size
+        storing.delete(put)
+      })
+      storing.add(put)
+    }
+    const pulls = new PQueue({ concurrency: PULLS_IN_FLIGHT })
     for (let i = 0; i < missing.length; i += PULL_BATCH) {
       const batch = missing.slice(i, i + PULL_BATCH)
-      void queue.add(async () => {
-        const got = await this.c.exchange.fetch(from, batch, { signal })
-        for (const [j, bytes] of got.entries()) {
-          if (bytes == null) continue
-          await this.throttle(bytes.length, signal)
-          await this.c.blocks.put(batch[j], bytes, { signal })
-        }
+      pulls.add(async () => {
+        await this.c.exchange.fetchEach(from, batch, async (j, block) => {
+          if (block != null) await store(batch[j], block)
+        }, { signal })
+      }).catch((err: any) => {
+        // what did not arrive is not confirmed; the owner learns which blocks from the answer
+        log.error('pulling %d blocks from %s failed: %s', batch.length, from, err.message)
       })
     }
-    await queue.onIdle()
+    await pulls.onIdle()
+    await Promise.all(storing)
     for (const [i, cid] of offer.entries()) if (!held[i]) held[i] = await this.c.blocks.has(cid, { signal })
     await lp.write(dagCbor.encode(held), { signal })
     await closeWhenPeerDone(stream, lp, signal)

@@ -1,9 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, randomBytes, webcrypto } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
+import PQueue from 'p-queue'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { BlockNotFoundError, CorruptBlockError, UnsupportedHashError } from './errors.js'
 import type { AbortOptions, Startable } from '@libp2p/interface'
 
@@ -23,9 +25,12 @@ export interface BlockGetter {
   get(cid: CID, options?: AbortOptions): Promise<Uint8Array>
 }
 
+/** a block's bytes, in one piece or as the pieces they arrived in */
+export type BlockBytes = Uint8Array | Uint8ArrayList
+
 export interface Blocks extends BlockGetter {
   /** stores a block; resolves false when it was already present */
-  put(cid: CID, bytes: Uint8Array, options?: AbortOptions): Promise<boolean>
+  put(cid: CID, bytes: BlockBytes, options?: AbortOptions): Promise<boolean>
   has(cid: CID, options?: AbortOptions): Promise<boolean>
   /** removes a block; removing an absent block is not an error */
   delete(cid: CID, options?: AbortOptions): Promise<void>
@@ -36,8 +41,12 @@ export interface FsBlockStoreInit {
   path: string
 }
 
-function sha256 (bytes: Uint8Array): Uint8Array {
-  return createHash('sha256').update(bytes).digest()
+function sha256 (bytes: BlockBytes): Uint8Array {
+  const hash = createHash('sha256')
+  if (bytes instanceof Uint8Array) return hash.update(bytes).digest()
+  // a block received in pieces is hashed piece by piece, never joined
+  for (const piece of bytes) hash.update(piece)
+  return hash.digest()
 }
 
 /** The CIDv1 of `bytes` under `codec`, hashed with sha2-256. */
@@ -63,9 +72,32 @@ function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
  * Throws CorruptBlockError naming the CID when `bytes` do not hash to `cid`, and
  * UnsupportedHashError when the CID does not use sha2-256.
  */
-export function verifyBlock (cid: CID, bytes: Uint8Array): void {
+export function verifyBlock (cid: CID, bytes: BlockBytes): void {
   checkHash(cid)
   if (!sameBytes(sha256(bytes), cid.multihash.digest)) {
+    throw new CorruptBlockError(`block ${cid.toString()} is corrupt: its ${bytes.byteLength} bytes do not hash to its CID`)
+  }
+}
+
+/** blocks at least this large are hashed off the main thread when read from disk */
+const OFF_THREAD_HASH_BYTES = 256 * 1024
+
+/**
+ * The sha2-256 of `bytes`; large ones are hashed by WebCrypto, which runs on the thread pool, so
+ * that serving and reading blocks leaves the event loop free for the network.
+ */
+async function sha256Async (bytes: Uint8Array): Promise<Uint8Array> {
+  if (bytes.byteLength < OFF_THREAD_HASH_BYTES) return sha256(bytes)
+  return new Uint8Array(await webcrypto.subtle.digest('SHA-256', bytes))
+}
+
+/**
+ * verifyBlock for a block in one piece, hashing large ones off the main thread. Throws
+ * CorruptBlockError naming the CID when the bytes do not match.
+ */
+export async function verifyBlockAsync (cid: CID, bytes: Uint8Array): Promise<void> {
+  checkHash(cid)
+  if (!sameBytes(await sha256Async(bytes), cid.multihash.digest)) {
     throw new CorruptBlockError(`block ${cid.toString()} is corrupt: its ${bytes.byteLength} bytes do not hash to its CID`)
   }
 }
@@ -83,17 +115,41 @@ async function syncDir (dir: string): Promise<void> {
   }
 }
 
+/** writes every byte of `bytes` at the file's current position, with as few system calls as it can */
+async function writeAll (handle: fs.FileHandle, bytes: BlockBytes): Promise<void> {
+  if (bytes instanceof Uint8Array) {
+    await handle.writeFile(bytes)
+    return
+  }
+  let pieces = [...bytes]
+  while (pieces.length > 0) {
+    // writev takes at most IOV_MAX (1024) pieces and may write fewer bytes than asked
+    const batch = pieces.slice(0, 1024)
+    let { bytesWritten } = await handle.writev(batch)
+    let used = 0
+    while (used < batch.length && bytesWritten >= batch[used].byteLength) bytesWritten -= batch[used++].byteLength
+    pieces = pieces.slice(used)
+    if (bytesWritten > 0) pieces[0] = pieces[0].subarray(bytesWritten)
+  }
+}
+
+/** how many block writes putMany keeps going at once: their fsyncs overlap */
+const PUT_CONCURRENCY = 8
+
 /**
  * A content-addressed block store on the local file system. Each block is one file,
  * `<path>/blocks/<shard>/<cid>`, where `<cid>` is the CIDv1 in base32 and `<shard>` is the two
  * characters before its last one. Writes go to a temporary file in the shard folder that is
  * fsynced and then renamed into place, and the shard folder is fsynced after the rename, so a
- * block that `put` reported is complete and durable. Reads re-hash every block.
+ * block that `put` reported is complete and durable (puts that land in one folder at once share
+ * its fsync). Reads re-hash every block.
  */
 export class FsBlockStore implements Blocks, Startable {
   private readonly root: string
   private readonly pending = new Map<string, Promise<boolean>>()
   private readonly knownShards = new Set<string>()
+  /** per folder: the fsync running now, and the one queued to run after it */
+  private readonly dirSyncs = new Map<string, { running: Promise<void>, queued?: Promise<void> }>()
   private started = false
 
   private readonly quarantine: string
@@ -163,7 +219,7 @@ export class FsBlockStore implements Blocks, Startable {
       if (isNotFound(err)) throw new BlockNotFoundError(`block ${cid.toString()} is not in the store (${file})`)
       throw err
     }
-    if (!sameBytes(sha256(bytes), cid.multihash.digest)) {
+    if (!sameBytes(await sha256Async(bytes), cid.multihash.digest)) {
       // a corrupt copy is moved aside, so that the block counts as absent and a good copy can
       // take its place; the bad bytes stay in quarantine/ for inspection
       const kept = await this.quarantineFile(cid, file)
@@ -185,7 +241,11 @@ export class FsBlockStore implements Blocks, Startable {
     }
   }
 
-  async put (cid: CID, bytes: Uint8Array, options: AbortOptions = {}): Promise<boolean> {
+  /**
+   * Stores a block: temporary file, fsync, rename, fsync of the shard folder. Resolves once the
+   * block is durable; false when it was already present. Concurrent puts share folder fsyncs.
+   */
+  async put (cid: CID, bytes: BlockBytes, options: AbortOptions = {}): Promise<boolean> {
     options.signal?.throwIfAborted()
     checkHash(cid)
     const file = this.pathFor(cid)
@@ -203,7 +263,40 @@ export class FsBlockStore implements Blocks, Startable {
     }
   }
 
-  private async write (file: string, bytes: Uint8Array): Promise<boolean> {
+  /**
+   * Stores several blocks, a few at a time so that their fsyncs overlap and blocks in the same
+   * folder share its fsync. Resolves, in order, to whether each block was new, once all are
+   * durable; rejects with the first error, after every write has finished or failed.
+   */
+  async putMany (blocks: Iterable<{ cid: CID, bytes: BlockBytes }>, options: AbortOptions = {}): Promise<boolean[]> {
+    const queue = new PQueue({ concurrency: PUT_CONCURRENCY })
+    const results = await Promise.allSettled([...blocks].map(async ({ cid, bytes }) => queue.add(async () => this.put(cid, bytes, options), { throwOnTimeout: true })))
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (failed != null) throw failed.reason
+    return results.map(r => (r as PromiseFulfilledResult<boolean>).value)
+  }
+
+  /**
+   * fsyncs a folder after a rename into it. A caller waits for an fsync that started after its
+   * rename: it joins the one queued behind a running fsync, or starts one. So puts that land in
+   * the same folder while an fsync runs share the next one.
+   */
+  private async syncShard (dir: string): Promise<void> {
+    const current = this.dirSyncs.get(dir)
+    if (current == null) return this.startShardSync(dir)
+    current.queued ??= current.running.then(() => {}, () => {}).then(async () => this.startShardSync(dir))
+    return current.queued
+  }
+
+  private async startShardSync (dir: string): Promise<void> {
+    const running: Promise<void> = syncDir(dir).finally(() => {
+      if (this.dirSyncs.get(dir)?.running === running) this.dirSyncs.delete(dir)
+    })
+    this.dirSyncs.set(dir, { running })
+    return running
+  }
+
+  private async write (file: string, bytes: BlockBytes): Promise<boolean> {
     try {
       await fs.access(file)
       return false
@@ -220,7 +313,7 @@ export class FsBlockStore implements Blocks, Startable {
     try {
       const handle = await fs.open(tmp, 'wx', 0o444)
       try {
-        await handle.writeFile(bytes)
+        await writeAll(handle, bytes)
         await handle.sync()
       } finally {
         await handle.close()
@@ -230,7 +323,7 @@ export class FsBlockStore implements Blocks, Startable {
       await fs.rm(tmp, { force: true })
       throw err
     }
-    await syncDir(dir)
+    await this.syncShard(dir)
     return true
   }
 

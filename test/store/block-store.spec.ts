@@ -5,7 +5,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
-import { BlockNotFoundError, CorruptBlockError, DAG_CBOR, FsBlockStore, RAW, UnsupportedHashError, cidForBytes, verifyBlock } from '../../src/store/index.js'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { BlockNotFoundError, CorruptBlockError, DAG_CBOR, FsBlockStore, RAW, UnsupportedHashError, cidForBytes, verifyBlock, verifyBlockAsync } from '../../src/store/index.js'
 
 describe('store / fs block store', () => {
   let dir: string
@@ -137,5 +138,70 @@ describe('store / fs block store', () => {
     const listed: string[] = []
     for await (const cid of again.cids()) listed.push(cid.toString())
     assert.deepEqual(listed.sort(), [cidForBytes(a, RAW).toString(), cidForBytes(b, DAG_CBOR).toString()].sort())
+  })
+
+  it('a block handed over in pieces is stored whole, however many pieces it came in', async () => {
+    // more pieces than one writev takes (1024), of uneven sizes
+    const pieces = Array.from({ length: 1500 }, (_, i) => new Uint8Array(1 + (i % 7)).fill(i & 0xff))
+    const list = new Uint8ArrayList(...pieces)
+    const whole = list.subarray()
+    const cid = cidForBytes(whole, RAW)
+    verifyBlock(cid, list)
+    assert.equal(await store.put(cid, list), true)
+    assert.ok(Buffer.from(await fs.readFile(store.pathFor(cid))).equals(Buffer.from(whole)))
+    assert.ok(Buffer.from(await store.get(cid)).equals(Buffer.from(whole)))
+  })
+
+  it('putMany stores every block, says which were new, and leaves no temporary file', async () => {
+    const blocks = Array.from({ length: 40 }, (_, i) => new Uint8Array(100 + i).fill(i))
+    const entries = blocks.map(bytes => ({ cid: cidForBytes(bytes, RAW), bytes }))
+    assert.equal(await store.put(entries[3].cid, entries[3].bytes), true)
+    const results = await store.putMany(entries)
+    assert.deepEqual(results, entries.map((_, i) => i !== 3))
+    for (const { cid, bytes } of entries) assert.ok(Buffer.from(await store.get(cid)).equals(Buffer.from(bytes)))
+    for (const shard of await fs.readdir(path.join(dir, 'blocks'))) {
+      for (const name of await fs.readdir(path.join(dir, 'blocks', shard))) assert.ok(!name.endsWith('.tmp'), name)
+    }
+  })
+
+  it('putMany rejects a block it cannot store and still stores the others', async () => {
+    const good = new Uint8Array([1, 1, 1])
+    const other = CID.createV1(RAW, Digest.create(0x13, new Uint8Array(64)))
+    await assert.rejects(store.putMany([{ cid: cidForBytes(good, RAW), bytes: good }, { cid: other, bytes: good }]), UnsupportedHashError)
+    assert.equal(await store.has(cidForBytes(good, RAW)), true)
+  })
+
+  it('many puts at once into one shard folder all land whole', async () => {
+    // blocks whose CIDs share a shard, so that their folder fsyncs overlap
+    const byShard = new Map<string, Uint8Array[]>()
+    let same: Uint8Array[] = []
+    for (let i = 0; same.length < 24; i++) {
+      const bytes = new TextEncoder().encode(`block ${i}`)
+      const shard = path.dirname(store.pathFor(cidForBytes(bytes, RAW)))
+      const list = byShard.get(shard) ?? []
+      list.push(bytes)
+      byShard.set(shard, list)
+      if (list.length > same.length) same = list
+    }
+    const results = await Promise.all(same.map(async bytes => store.put(cidForBytes(bytes, RAW), bytes)))
+    assert.deepEqual(results, same.map(() => true))
+    const shard = path.dirname(store.pathFor(cidForBytes(same[0], RAW)))
+    assert.equal((await fs.readdir(shard)).length, same.length)
+    for (const bytes of same) assert.ok(Buffer.from(await store.get(cidForBytes(bytes, RAW))).equals(Buffer.from(bytes)))
+  })
+
+  it('a large block read back is checked too: a flipped byte is reported and the copy quarantined', async () => {
+    const bytes = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 7) & 0xff)
+    const cid = cidForBytes(bytes, RAW)
+    await store.put(cid, bytes)
+    await verifyBlockAsync(cid, bytes)
+    const file = store.pathFor(cid)
+    const damaged = new Uint8Array(await fs.readFile(file))
+    damaged[damaged.length - 1] ^= 1
+    await assert.rejects(verifyBlockAsync(cid, damaged), (err: any) => err instanceof CorruptBlockError && err.message.includes(cid.toString()))
+    await fs.chmod(file, 0o644)
+    await fs.writeFile(file, damaged)
+    await assert.rejects(store.get(cid), (err: any) => err instanceof CorruptBlockError && err.message.includes(file))
+    assert.equal(await store.has(cid), false)
   })
 })
