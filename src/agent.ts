@@ -10,6 +10,7 @@ import { TopicValidatorResult } from '@libp2p/interface'
 import { LevelDatastore } from 'datastore-level'
 import { CID } from 'multiformats/cid'
 import { AdminServer } from './admin/server.js'
+import { APPS_SOURCE, createAppHub, type AppHub } from './apps/index.js'
 import { capture } from './capture/index.js'
 import { loadConfig, type Config } from './config/index.js'
 import { BlockExchange, RemoteBlockGetter } from './exchange/index.js'
@@ -49,6 +50,7 @@ export class Agent implements AdminBackend {
   private keeper!: PeerKeeper
   private republisher!: Republisher
   private replicator!: Replicator
+  private apps!: AppHub
   /** serialises captures: one snapshot's local part at a time */
   private captureChain: Promise<unknown> = Promise.resolve()
   private readonly published = new Map<string, string>()
@@ -161,6 +163,23 @@ export class Agent implements AdminBackend {
     })
     await this.keeper.start()
 
+    this.apps = createAppHub({
+      libp2p: this.node,
+      peerId: this.id,
+      name: c.name,
+      onMarker: (marker: Marker) => { this.onAppMarker(marker).catch(err => { log.error('snapshot %s started by an app message: %s', marker.id.slice(0, 8), err.message) }) },
+      restore: async (req, options) => {
+        const r = await this.restore({ snapshot: req.snapshot, node: req.node, target: req.target, include: [`${APPS_SOURCE}/${req.app}`] }, options)
+        return { snapshot: r.snapshot, peerId: r.peerId }
+      }
+    }, {
+      socketPath: c.apps.socket,
+      workDir: path.join(c.dataDir, 'apps'),
+      maxMessageBytes: c.apps.maxMessageBytes,
+      maxStateBytes: c.apps.maxStateBytes
+    })
+    await this.apps.start()
+
     this.admin = new AdminServer({ backend: this }, { socketPath: c.adminSocket })
     await this.admin.start()
 
@@ -180,6 +199,7 @@ export class Agent implements AdminBackend {
     this.shutdown.abort()
     for (const t of this.timers) clearInterval(t)
     await this.admin?.stop().catch(() => {})
+    await this.apps?.stop().catch(() => {})
     await this.captureChain.catch(() => {})
     await this.republisher?.stop().catch(() => {})
     await this.keeper?.stop().catch(() => {})
@@ -252,15 +272,28 @@ export class Agent implements AdminBackend {
     }
   }
 
+  /** a peer's app message carried a snapshot this agent had not seen: take part as on its marker */
+  private async onAppMarker (marker: Marker): Promise<void> {
+    if (this.protocol.seen(marker.id, 'marker') || (await this.catalog.get(marker.id).catch(() => undefined)) != null) return
+    await this.protocol.handleMarker(marker)
+  }
+
   private async captureLocal (marker: Marker, options: AbortOptions = {}): Promise<ResultBody> {
+    // the apps' cut is taken now, before this capture waits for the ones ahead of it; its part
+    // (app states, messages in flight) is captured as one more source once its channels are complete
+    this.apps.cut(marker)
+    const appsPart = this.apps.wait(marker.id, { signal: AbortSignal.any([this.shutdown.signal, ...(options.signal != null ? [options.signal] : [])]) })
+    // not in the chain: a snapshot whose channels are still completing holds no other capture back
+    await appsPart.catch(() => {})
     const run = async (): Promise<ResultBody> => {
       const started = Date.now()
       try {
         const prev = await this.catalog.getMeta(LAST_ROOT)
+        const apps = await appsPart
         const result = await capture({ blocks: this.blocks }, {
           peerId: this.id,
           name: this.config.name,
-          sources: this.config.sources,
+          sources: apps.dir != null ? [...this.config.sources, { name: APPS_SOURCE, path: apps.dir }] : this.config.sources,
           // barrier mode ran the pre hooks before voting and runs the post hooks after the capture
           skipHooks: marker.consistency === 'barrier',
           previous: prev != null ? CID.parse(prev) : undefined
@@ -271,6 +304,8 @@ export class Agent implements AdminBackend {
       } catch (err: any) {
         log.error('capture for %s failed after %d ms: %s', marker.id, Date.now() - started, err.message)
         return { id: marker.id, peerId: this.id, name: this.config.name, lamport: this.protocol.lamport, time: Date.now(), status: 'error', error: String(err.message) }
+      } finally {
+        await this.apps.release(marker.id).catch(() => {})
       }
     }
     const p = this.captureChain.then(run, run)

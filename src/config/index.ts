@@ -75,6 +75,15 @@ export interface Config {
     /** how often membership is checked for departed holders */
     checkSeconds: number
   }
+  /** app channels and app state (README, "Apps: channels and state") */
+  apps: {
+    /** absolute path of the app socket */
+    socket: string
+    /** largest app message payload */
+    maxMessageBytes: number
+    /** largest state one app may give at a cut */
+    maxStateBytes: number
+  }
   network: {
     maxMessageBytes: number
     reconnectSeconds: number
@@ -187,6 +196,13 @@ export function parseConfig (raw: unknown, file: string): Config {
   if (Buffer.byteLength(adminSocket) > 100) {
     throw new ConfigError(file, `socket path is ${Buffer.byteLength(adminSocket)} bytes long; Unix sockets allow at most 100`, 'adminSocket')
   }
+  const appsSocket = c.apps?.socket != null ? abs(c.apps.socket) : path.join(dataDir, 'apps.sock')
+  if (Buffer.byteLength(appsSocket) > 100) {
+    throw new ConfigError(file, `socket path is ${Buffer.byteLength(appsSocket)} bytes long; Unix sockets allow at most 100`, 'apps.socket')
+  }
+  // the app part of a snapshot is captured as a source of this name
+  const appsSource = sources.findIndex(s => s.name === 'apps')
+  if (appsSource >= 0) throw new ConfigError(file, 'the source name "apps" is reserved for the app part of snapshots', `sources[${appsSource}].name`)
   const n = c.network ?? {}
   return {
     file,
@@ -205,6 +221,11 @@ export function parseConfig (raw: unknown, file: string): Config {
       bandwidthMBps: c.replication?.bandwidthMBps ?? 0,
       graceSeconds: c.replication?.graceSeconds ?? 600,
       checkSeconds: c.replication?.checkSeconds ?? 60
+    },
+    apps: {
+      socket: appsSocket,
+      maxMessageBytes: c.apps?.maxMessageBytes ?? 1024 * 1024,
+      maxStateBytes: c.apps?.maxStateBytes ?? 64 * 1024 * 1024
     },
     network: {
       maxMessageBytes: n.maxMessageBytes ?? 1024 * 1024,

@@ -71,6 +71,15 @@ export const configSchema = {
         checkSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 86400 }
       }
     },
+    apps: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        socket: { type: 'string', minLength: 1 },
+        maxMessageBytes: { type: 'integer', minimum: 1, maximum: 4194304 },
+        maxStateBytes: { type: 'integer', minimum: 1, maximum: 268435456 }
+      }
+    },
     network: {
       type: 'object',
       additionalProperties: false,
