@@ -6,6 +6,7 @@ import crypto from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { logger } from '@libp2p/logger'
+import { Cron } from 'croner'
 import { TopicValidatorResult } from '@libp2p/interface'
 import { LevelDatastore } from 'datastore-level'
 import { CID } from 'multiformats/cid'
@@ -184,6 +185,7 @@ export class Agent implements AdminBackend {
     await this.admin.start()
 
     this.every(500, () => { this.protocol.tick(Date.now()) })
+    this.startSchedules()
     this.every(c.network.syncSeconds * 1000, async () => { await this.sync() })
     if (c.replication.copies > 1) this.every(c.replication.checkSeconds * 1000, async () => { await this.repair() })
     this.republisher = new Republisher({ put: async (key, value, options) => { await this.dhtPut(key, value, AbortSignal.any([this.shutdown.signal, ...(options?.signal != null ? [options.signal] : [])])) } }, {
@@ -263,7 +265,13 @@ export class Agent implements AdminBackend {
   private async onGossip (data: Uint8Array): Promise<void> {
     const msg = decodeMessage(data)
     if (msg.type === 'marker') {
-      if (this.protocol.seen(msg.id, 'marker') || (await this.catalog.get(msg.id).catch(() => undefined)) != null) return
+      if (msg.schedule != null) {
+        // another agent's firing of a schedule slot: merged into the snapshot while it is live
+        if (this.protocol.seen(msg.id, 'marker', msg.initiator)) return
+        if (this.protocol.get(msg.id) == null && (await this.catalog.get(msg.id).catch(() => undefined)) != null) return
+      } else if (this.protocol.seen(msg.id, 'marker') || (await this.catalog.get(msg.id).catch(() => undefined)) != null) {
+        return
+      }
       await this.protocol.handleMarker(msg)
     } else if (msg.type === 'prepared') {
       await this.protocol.handlePrepared(msg)
@@ -311,6 +319,43 @@ export class Agent implements AdminBackend {
     const p = this.captureChain.then(run, run)
     this.captureChain = p
     return p
+  }
+
+  // ---- schedules -------------------------------------------------------------------------------
+
+  /**
+   * Every agent fires each schedule at the same slots (cron, UTC, on its own clock). A slot's
+   * snapshot ID is derived from the schedule's name and the slot, so the markers of all agents
+   * that fire merge into one snapshot per slot. Slots missed while the agent was down are not
+   * fired afterwards.
+   */
+  private startSchedules (): void {
+    const entries = this.config.schedules.map(s => {
+      const cron = new Cron(s.cron, { paused: true, timezone: 'Etc/UTC' })
+      return { spec: s, cron, next: cron.nextRun(new Date())?.getTime() }
+    })
+    if (entries.length === 0) return
+    this.every(200, async () => {
+      const now = Date.now()
+      for (const e of entries) {
+        if (e.next == null || now < e.next) continue
+        const slot = e.next
+        e.next = e.cron.nextRun(new Date(Math.max(now, slot)))?.getTime()
+        // a slot long past (the machine slept) is skipped, not fired late
+        if (now - slot > this.config.snapshot.deadlineSeconds * 1000) continue
+        await this.fireSlot(e.spec.name, slot, e.spec.tag)
+      }
+    })
+  }
+
+  private async fireSlot (schedule: string, slot: number, tag?: string): Promise<void> {
+    try {
+      const expected = [this.id, ...await this.memberPeers()]
+      const state = await this.protocol.startScheduled(schedule, slot, expected, { tag, signal: this.shutdown.signal })
+      log('schedule %s fired for slot %s: snapshot %s', schedule, new Date(slot).toISOString(), state.marker.id.slice(0, 8))
+    } catch (err: any) {
+      log.error('schedule %s slot %s failed to fire: %s', schedule, new Date(slot).toISOString(), err.message)
+    }
   }
 
   // ---- barrier mode: freeze and thaw ------------------------------------------------------------

@@ -42,6 +42,10 @@ export async function toSnapshotView (record: SnapshotRecord, options: { copiesW
       participants.every(p => p.status !== 'ok' || (p.copies ?? 1) >= copiesWanted)
   }
   if (record.tag != null) view.tag = record.tag
+  if (record.schedule != null && record.slot != null) {
+    view.schedule = record.schedule
+    view.slot = new Date(record.slot).toISOString()
+  }
   if (record.finishedAt != null) view.finishedAt = new Date(record.finishedAt).toISOString()
   if (record.reasons != null && record.reasons.length > 0) view.reasons = [...record.reasons]
   if (record.status !== 'running') view.recordCid = (await encodeRecord(record)).cid.toString()

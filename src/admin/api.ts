@@ -62,6 +62,9 @@ export interface SnapshotView {
   /** why the snapshot is partial or failed */
   reasons?: string[]
   consistency: 'marker' | 'barrier'
+  /** a scheduled snapshot: the schedule's name and the slot it fired for (ISO time) */
+  schedule?: string
+  slot?: string
   /** the copies every participant's data should have (replication.copies of this agent) */
   copiesWanted: number
   /**

@@ -3,6 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Ajv } from 'ajv'
+import { Cron } from 'croner'
 import { ConfigError } from './errors.js'
 import { configSchema } from './schema.js'
 
@@ -63,6 +64,8 @@ export interface Config {
   psk?: string
   sources: SourceConfig[]
   snapshot: { deadlineSeconds: number, consistency: 'marker' | 'barrier', prepareTimeoutSeconds: number }
+  /** snapshots every agent fires at the same slots; see README "Schedules" */
+  schedules: ScheduleConfig[]
   replication: {
     /** copies of every block in all, the owner's counted; 1 turns replication off */
     copies: number
@@ -161,6 +164,30 @@ function parseSource (s: RawSource, at: string, file: string, abs: (p: string) =
 }
 
 /** Validates an already-parsed config object; `file` is used for messages and relative paths. */
+export interface ScheduleConfig {
+  /** unique; part of every slot's snapshot ID, so all agents must use the same name */
+  name: string
+  /** cron pattern, 5 fields (minute first) or 6 (seconds first), evaluated in UTC */
+  cron: string
+  /** default: the schedule's name */
+  tag?: string
+}
+
+function checkSchedules (file: string, list: ScheduleConfig[]): ScheduleConfig[] {
+  const names = new Set<string>()
+  return list.map((s, i) => {
+    if (names.has(s.name)) throw new ConfigError(file, `duplicate schedule name ${JSON.stringify(s.name)}`, `schedules[${i}].name`)
+    names.add(s.name)
+    try {
+      // eslint-disable-next-line no-new
+      new Cron(s.cron, { paused: true, timezone: 'Etc/UTC' })
+    } catch (err: any) {
+      throw new ConfigError(file, `not a cron pattern: ${JSON.stringify(s.cron)} (${String(err.message)})`, `schedules[${i}].cron`)
+    }
+    return { ...s }
+  })
+}
+
 export function parseConfig (raw: unknown, file: string): Config {
   file = path.resolve(file)
   if (!validate(raw)) {
@@ -215,6 +242,7 @@ export function parseConfig (raw: unknown, file: string): Config {
     psk: c.psk != null ? abs(c.psk) : undefined,
     sources,
     snapshot: { deadlineSeconds: c.snapshot?.deadlineSeconds ?? 120, consistency: c.snapshot?.consistency ?? 'marker', prepareTimeoutSeconds: c.snapshot?.prepareTimeoutSeconds ?? 30 },
+    schedules: checkSchedules(file, c.schedules ?? []),
     replication: {
       copies: c.replication?.copies ?? 2,
       concurrency: c.replication?.concurrency ?? 4,

@@ -60,6 +60,20 @@ export const configSchema = {
         prepareTimeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 3600 }
       }
     },
+    schedules: {
+      type: 'array',
+      maxItems: 64,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'cron'],
+        properties: {
+          name: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' },
+          cron: { type: 'string', minLength: 1, maxLength: 256 },
+          tag: { type: 'string', minLength: 1, maxLength: 256 }
+        }
+      }
+    },
     replication: {
       type: 'object',
       additionalProperties: false,

@@ -1,7 +1,7 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { DAG_CBOR, cidForBytes } from '../store/index.js'
 import {
-  MAX_PARTICIPANTS, applyResult, checkConsistency, checkMarkerFields, computeStatus, decodeResultObject, newState, sortedResults, verifyResult,
+  MAX_PARTICIPANTS, applyResult, checkConsistency, checkMarkerFields, checkSchedule, computeStatus, mergeMarkers, decodeResultObject, newState, sortedResults, verifyResult,
   type Consistency, type Marker, type SignedResult, type SnapshotState, type SnapshotStatus
 } from '../snapshot/index.js'
 import { copyReportMismatch, decodeCopyReportObject, mergeCopyReports, verifyCopyReport, type CopyReport } from './copies.js'
@@ -12,7 +12,7 @@ import type { CID } from 'multiformats/cid'
 export const MAX_RECORD_BYTES = 2 * 1024 * 1024
 const MAX_REASON_LENGTH = 8192
 const STATUSES: ReadonlySet<string> = new Set(['running', 'complete', 'partial', 'failed'])
-const RECORD_FIELDS: ReadonlySet<string> = new Set(['v', 'type', 'id', 'tag', 'initiator', 'lamport', 'startedAt', 'deadline', 'expected', 'results', 'status', 'reasons', 'finishedAt', 'copies', 'consistency', 'prepareTimeoutMs'])
+const RECORD_FIELDS: ReadonlySet<string> = new Set(['v', 'type', 'id', 'tag', 'initiator', 'lamport', 'startedAt', 'deadline', 'expected', 'results', 'status', 'reasons', 'finishedAt', 'copies', 'consistency', 'prepareTimeoutMs', 'schedule', 'slot'])
 
 /** A snapshot as every agent stores it: the marker's fields, every signed result, the status. */
 export interface SnapshotRecord {
@@ -28,6 +28,9 @@ export interface SnapshotRecord {
   /** absent for marker mode */
   consistency?: Consistency
   prepareTimeoutMs?: number
+  /** scheduled snapshots: the schedule's name and slot */
+  schedule?: string
+  slot?: number
   /** one per peer, sorted by peer ID */
   results: SignedResult[]
   status: SnapshotStatus
@@ -42,6 +45,10 @@ export function markerOf (r: SnapshotRecord): Marker {
   const m: Marker = { v: 1, type: 'marker', id: r.id, initiator: r.initiator, lamport: r.lamport, startedAt: r.startedAt, deadline: r.deadline, expected: [...r.expected], consistency: r.consistency ?? 'marker' }
   if (r.tag != null) m.tag = r.tag
   if (r.prepareTimeoutMs != null) m.prepareTimeoutMs = r.prepareTimeoutMs
+  if (r.schedule != null) {
+    m.schedule = r.schedule
+    m.slot = r.slot
+  }
   return m
 }
 
@@ -65,6 +72,10 @@ export function recordFromState (state: SnapshotState, now: number): SnapshotRec
   if (m.consistency === 'barrier') {
     rec.consistency = 'barrier'
     rec.prepareTimeoutMs = m.prepareTimeoutMs
+  }
+  if (m.schedule != null) {
+    rec.schedule = m.schedule
+    rec.slot = m.slot
   }
   if (reasons.length > 0) rec.reasons = reasons
   if (finishedAt != null) rec.finishedAt = finishedAt
@@ -96,6 +107,15 @@ export function addCopyReport (r: SnapshotRecord, report: CopyReport): SnapshotR
 }
 
 function sameMarker (a: SnapshotRecord, b: SnapshotRecord): string | undefined {
+  if (a.schedule != null || b.schedule != null) {
+    // firings of one schedule slot by different agents: merged, not compared (see mergeMarkers)
+    try {
+      mergeMarkers(markerOf(a), markerOf(b))
+      return undefined
+    } catch (err: any) {
+      return String(err.message)
+    }
+  }
   for (const k of ['initiator', 'lamport', 'startedAt', 'deadline', 'tag', 'consistency', 'prepareTimeoutMs'] as const) {
     if (a[k] !== b[k]) return `field "${k}" differs (${JSON.stringify(a[k])} and ${JSON.stringify(b[k])})`
   }
@@ -116,6 +136,7 @@ export function mergeRecords (a: SnapshotRecord, b: SnapshotRecord, now: number)
   const diff = sameMarker(a, b)
   if (diff != null) throw new ConflictingRecordError(`two records of snapshot ${a.id} describe different snapshots: ${diff}`)
   let s = stateFromRecord(a)
+  if (a.schedule != null) s = { marker: mergeMarkers(s.marker, markerOf(b)), results: s.results }
   for (const r of b.results) s = applyResult(s, r)
   const merged = recordFromState(s, now)
   return withCopyReports(merged, mergeCopyReports(a.copies ?? [], b.copies ?? [], merged))
@@ -196,7 +217,13 @@ export async function decodeRecord (bytes: Uint8Array, options: { verify?: boole
   } catch (err: any) {
     throw new InvalidRecordError(String(err.message))
   }
-  const rec: SnapshotRecord = { v: 1, type: 'snapmesh/snapshot', ...fields, results, status: o.status }
+  let sched
+  try {
+    sched = checkSchedule(o, w, fields.id, mode.consistency)
+  } catch (err: any) {
+    throw new InvalidRecordError(String(err.message))
+  }
+  const rec: SnapshotRecord = { v: 1, type: 'snapmesh/snapshot', ...fields, results, status: o.status, ...sched }
   if (mode.consistency === 'barrier') {
     rec.consistency = 'barrier'
     rec.prepareTimeoutMs = mode.prepareTimeoutMs

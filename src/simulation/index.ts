@@ -7,7 +7,7 @@ import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { RAW, cidForBytes } from '../store/index.js'
 import {
-  SnapshotProtocol, applyResult, computeStatus, decodeMessage, encodeMarker, resultPayload, sortedResults,
+  SnapshotProtocol, applyResult, computeStatus, decodeMessage, encodeMarker, mergeMarkers, resultPayload, sortedResults,
   type Marker, type ResultBody, type SignedResult, type SnapshotState
 } from '../snapshot/index.js'
 
@@ -31,6 +31,10 @@ export interface SimulationOptions {
   hookFailure?: number
   deadlineMs?: number
   prepareTimeoutMs?: number
+  /** schedule slots every node fires; default 0 to 2 */
+  slots?: number
+  /** most a node's clock is off, either way, in ms; default 0 to 3000 */
+  maxSkewMs?: number
 }
 
 export interface SimulationReport {
@@ -54,6 +58,9 @@ export function prng (seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
 }
+
+/** what the nodes' clocks read at the start of a run, give or take their skew */
+const EPOCH = 1_800_000_000_000
 
 interface Event { at: number, seq: number, run: () => void }
 
@@ -129,6 +136,8 @@ interface SimNode {
   /** AbortSignal of the current incarnation: a crash aborts what it was doing */
   life: AbortController
   crashedAt: number[]
+  /** this node's clock minus the true time */
+  skew: number
 }
 
 let keyCache: Array<{ id: string }> | undefined
@@ -168,12 +177,14 @@ export async function simulate (options: SimulationOptions): Promise<SimulationR
     crashes: options.crashes ?? Math.floor(rnd() * 3),
     hookFailure: options.hookFailure ?? rnd() * 0.15,
     deadlineMs: options.deadlineMs ?? 20_000,
-    prepareTimeoutMs: options.prepareTimeoutMs ?? 5_000
+    prepareTimeoutMs: options.prepareTimeoutMs ?? 5_000,
+    slots: options.slots ?? Math.floor(rnd() * 3),
+    maxSkewMs: options.maxSkewMs ?? Math.floor(rnd() * 3000)
   }
   const sched = new Scheduler()
   const ids = await nodeIds(opts.nodes)
   const nodes: SimNode[] = ids.map((id, index) => ({
-    index, id, alive: true, incarnation: 0, known: new Set(), lamport: 0, frozenFor: new Set(), freezes: new Map(), captures: new Map(), life: new AbortController(), crashedAt: []
+    index, id, alive: true, incarnation: 0, known: new Set(), lamport: 0, frozenFor: new Set(), freezes: new Map(), captures: new Map(), life: new AbortController(), crashedAt: [], skew: Math.round((rnd() * 2 - 1) * opts.maxSkewMs)
   }))
   const violations: string[] = []
   let delivered = 0
@@ -224,7 +235,7 @@ export async function simulate (options: SimulationOptions): Promise<SimulationR
     const life = node.life.signal
     const proto: SnapshotProtocol = new SnapshotProtocol({
       peerId: node.id,
-      clock: () => sched.now,
+      clock: () => EPOCH + sched.now + node.skew,
       random: (n: number) => { const b = new Uint8Array(n); for (let i = 0; i < n; i++) b[i] = Math.floor(rnd() * 256); return b },
       publish: async (bytes: Uint8Array) => { if (!life.aborted) send(node, bytes) },
       capture: async (marker: Marker, o: { signal?: AbortSignal } = {}) => {
@@ -275,7 +286,7 @@ export async function simulate (options: SimulationOptions): Promise<SimulationR
 
   for (const n of nodes) boot(n)
   const tickAll = (): void => {
-    for (const n of nodes) if (n.alive) n.proto?.tick(sched.now)
+    for (const n of nodes) if (n.alive) n.proto?.tick()
   }
   const horizon = 10_000 + opts.snapshots * 5_000
   for (let t = 100; t < horizon + opts.deadlineMs * 2; t += 100) sched.at(t, tickAll)
@@ -290,6 +301,19 @@ export async function simulate (options: SimulationOptions): Promise<SimulationR
       void initiator.proto?.start(undefined, expected, { consistency: barrier ? 'barrier' : 'marker', prepareTimeoutMs: opts.prepareTimeoutMs })
         .then(s => { markers.set(s.marker.id, s.marker); initiator.known.add(s.marker.id) })
     })
+  }
+  const slots: number[] = []
+  for (let i = 0; i < opts.slots; i++) {
+    const slot = EPOCH + 1000 * Math.floor(rnd() * horizon / 1000)
+    slots.push(slot)
+    for (const n of nodes) {
+      // each node fires when its own clock reads the slot
+      sched.at(slot - EPOCH - n.skew, () => {
+        if (!n.alive) return
+        const expected = nodes.filter(x => x.alive).map(x => x.id)
+        void n.proto?.startScheduled('sim', slot, expected).then(st => { n.known.add(st.marker.id) })
+      })
+    }
   }
   for (let i = 0; i < opts.crashes; i++) {
     const victim = pick(rnd, nodes)
@@ -309,24 +333,44 @@ export async function simulate (options: SimulationOptions): Promise<SimulationR
   for (const n of nodes) if (!n.alive) boot(n)
   await sched.run(end + 1)
 
-  // anti-entropy, as the DHT sync does: every node learns every result any node holds
+  // anti-entropy, as the DHT sync does: every node learns every result any node holds, and the
+  // markers of a scheduled snapshot's firings merge
   const all = new Map<string, SignedResult[]>()
   for (const n of nodes) {
-    for (const s of n.proto?.list() ?? []) all.set(s.marker.id, [...(all.get(s.marker.id) ?? []), ...sortedResults(s)])
+    for (const s of n.proto?.list() ?? []) {
+      all.set(s.marker.id, [...(all.get(s.marker.id) ?? []), ...sortedResults(s)])
+      const known = markers.get(s.marker.id)
+      markers.set(s.marker.id, known?.schedule != null && s.marker.schedule != null ? mergeMarkers(known, s.marker) : known ?? s.marker)
+    }
+  }
+  // exactly one snapshot per schedule slot, taken once by every node that was up around it
+  for (const slot of slots) {
+    const ids = new Set<string>()
+    for (const n of nodes) for (const st of n.proto?.list() ?? []) if (st.marker.schedule === 'sim' && st.marker.slot === slot) ids.add(st.marker.id)
+    for (const m of markers.values()) if (m.schedule === 'sim' && m.slot === slot) ids.add(m.id)
+    if (ids.size !== 1) violations.push(`schedule slot ${slot}: ${ids.size} snapshots`)
+    const id = [...ids][0]
+    const trueSlot = slot - EPOCH
+    for (const n of nodes) {
+      if (n.crashedAt.some(t => t >= trueSlot - opts.maxSkewMs - 10_000 && t <= trueSlot + opts.maxSkewMs + opts.deadlineMs)) continue
+      const caps = (n.captures.get(id) ?? []).filter(iv => iv.end != null).length
+      if (caps !== 1) violations.push(`schedule slot ${slot}: n${n.index}, up all along, captured ${caps} times`)
+    }
   }
   const report: SimulationReport = { seed: opts.seed, options: opts, snapshots: [], delivered, violations }
   for (const [id, marker] of markers) {
     const statuses: Record<string, string> = {}
     const results = all.get(id) ?? []
     let merged: SnapshotState = { marker, results: new Map() }
+    if (marker.schedule != null && !nodes.every(n => n.proto?.get(id) == null || n.proto.get(id)?.marker.schedule != null)) violations.push(`snapshot ${id.slice(0, 8)}: scheduled on some nodes only`)
     for (const r of results) merged = applyResult(merged, r)
-    const final = computeStatus(merged, sched.now)
+    const final = computeStatus(merged, EPOCH + sched.now)
     for (const n of nodes) {
       const local = n.proto?.get(id)
       if (local == null) continue
-      let s = local
+      let s: SnapshotState = { marker, results: local.results }
       for (const r of results) s = applyResult(s, r)
-      statuses[`n${n.index}`] = computeStatus(s, sched.now).status
+      statuses[`n${n.index}`] = computeStatus(s, EPOCH + sched.now).status
     }
     report.snapshots.push({ id, consistency: marker.consistency, statuses })
     const distinct = new Set(Object.values(statuses))

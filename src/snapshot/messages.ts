@@ -48,6 +48,39 @@ export interface Marker {
   consistency: Consistency
   /** barrier mode only: how long a participant waits, frozen, for every other one to prepare */
   prepareTimeoutMs?: number
+  /**
+   * a scheduled snapshot: the schedule's name and the slot (ms since the epoch) it fired for. Its
+   * `id` is scheduledSnapshotId(schedule, slot), so every agent that fires for the slot starts the
+   * same snapshot; their markers merge (see mergeMarkers).
+   */
+  schedule?: string
+  slot?: number
+}
+
+export const MAX_SCHEDULE_NAME = 128
+
+/** The ID of the snapshot a schedule fires for a slot: the same on every agent. */
+export function scheduledSnapshotId (schedule: string, slot: number): string {
+  return createHash('sha256').update(`snapmesh schedule\n${schedule}\n${slot}`).digest('hex')
+}
+
+/**
+ * The union of two markers of one scheduled snapshot, as sent by different agents firing for the
+ * same slot: every peer either expects, the smallest initiator and Lamport time. Order-independent,
+ * so agents that saw the same markers hold the same one. Throws InvalidMessageError for markers
+ * that are not two firings of one slot.
+ */
+export function mergeMarkers (a: Marker, b: Marker): Marker {
+  if (a.id !== b.id || a.schedule == null || a.schedule !== b.schedule || a.slot !== b.slot) {
+    throw new InvalidMessageError(`markers of ${a.id.slice(0, 8)} and ${b.id.slice(0, 8)} are not firings of one schedule slot`)
+  }
+  for (const k of ['startedAt', 'deadline', 'consistency', 'tag'] as const) {
+    if (a[k] !== b[k]) throw new InvalidMessageError(`two firings of schedule ${a.schedule} slot ${a.slot} differ in field "${k}"`, k)
+  }
+  const expected = [...new Set([...a.expected, ...b.expected])].sort().slice(0, MAX_PARTICIPANTS)
+  const m: Marker = { ...a, initiator: a.initiator < b.initiator ? a.initiator : b.initiator, lamport: Math.min(a.lamport, b.lamport), expected }
+  if (!m.expected.includes(m.initiator)) m.expected = [...new Set([...m.expected.slice(0, MAX_PARTICIPANTS - 1), m.initiator])].sort()
+  return m
 }
 
 export type Consistency = 'marker' | 'barrier'
@@ -243,7 +276,7 @@ export function checkMarkerFields (o: Obj, where: string): MarkerFields {
   return clean({ id, initiator, lamport, tag, startedAt, deadline, expected })
 }
 
-const MARKER_FIELDS = new Set(['v', 'type', 'id', 'initiator', 'lamport', 'tag', 'startedAt', 'deadline', 'expected', 'consistency', 'prepareTimeoutMs'])
+const MARKER_FIELDS = new Set(['v', 'type', 'id', 'initiator', 'lamport', 'tag', 'startedAt', 'deadline', 'expected', 'consistency', 'prepareTimeoutMs', 'schedule', 'slot'])
 const PREPARED_FIELDS = new Set(['v', 'type', 'id', 'peerId', 'lamport', 'time', 'ok', 'error'])
 const RESULT_FIELDS = new Set(['v', 'type', 'id', 'peerId', 'name', 'lamport', 'time', 'status', 'root', 'stats', 'problems', 'problemCount', 'error', 'sig'])
 const STAT_SET = new Set<string>(STAT_FIELDS)
@@ -255,7 +288,18 @@ export function decodeMarkerObject (o: Obj, where = 'marker'): Marker {
   constField(o, 'type', 'marker', where)
   only(o, MARKER_FIELDS, where)
   const fields = checkMarkerFields(o, where)
-  return { v: 1, type: 'marker', ...fields, ...checkConsistency(o, where) }
+  const mode = checkConsistency(o, where)
+  return clean({ v: 1 as const, type: 'marker' as const, ...fields, ...mode, ...checkSchedule(o, where, fields.id, mode.consistency) })
+}
+
+/** The schedule fields of a marker or record map: both or neither, and the ID they imply. */
+export function checkSchedule (o: Obj, where: string, id: string, consistency: Consistency): { schedule?: string, slot?: number } {
+  if (o.schedule === undefined && o.slot === undefined) return {}
+  const schedule = str(o, 'schedule', where, MAX_SCHEDULE_NAME)
+  const slot = uint(o, 'slot', where)
+  if (consistency !== 'marker') fail(where, 'consistency', 'must be "marker" for a scheduled snapshot')
+  if (scheduledSnapshotId(schedule, slot) !== id) fail(where, 'id', `is not the ID of schedule ${JSON.stringify(schedule)} slot ${slot}`)
+  return { schedule, slot }
 }
 
 /** The consistency fields of a marker or record map: absent means marker mode. */

@@ -1,5 +1,5 @@
 import { logger } from '@libp2p/logger'
-import { encodeMarker, encodePrepared, encodeResult, newSnapshotId, type Consistency, type Marker, type Prepared, type ResultBody, type SignedResult } from './messages.js'
+import { encodeMarker, encodePrepared, encodeResult, mergeMarkers, newSnapshotId, scheduledSnapshotId, type Consistency, type Marker, type Prepared, type ResultBody, type SignedResult } from './messages.js'
 import { applyResult, computeStatus, newState, type SnapshotState, type SnapshotStatus } from './state.js'
 import type { AbortOptions } from '@libp2p/interface'
 
@@ -82,6 +82,8 @@ export class SnapshotProtocol {
   private readonly early = new Map<string, Early>()
   private earlyCount = 0
   private readonly barriers = new Map<string, Barrier>()
+  /** scheduled snapshots: the initiators whose markers were merged, per snapshot */
+  private readonly firings = new Map<string, Set<string>>()
   /** votes that came before their marker, until this agent's barrier for it starts */
   private readonly pendingVotes = new Map<string, Prepared[]>()
   private shutdown = new AbortController()
@@ -117,7 +119,12 @@ export class SnapshotProtocol {
 
   /** For gossip validation: a marker already handled, or an ok result of that peer already held. */
   seen (id: string, kind: 'marker' | 'result' | 'prepared', peerId?: string): boolean {
-    if (kind === 'marker') return this.states.has(id) || this.captured.has(id)
+    if (kind === 'marker') {
+      // every agent fires a scheduled snapshot: a marker from another initiator is news
+      const firings = this.firings.get(id)
+      if (firings != null && peerId != null) return firings.has(peerId)
+      return this.states.has(id) || this.captured.has(id)
+    }
     if (kind === 'prepared') return peerId != null && this.barriers.get(id)?.votes.has(peerId) === true
     return peerId != null && this.states.get(id)?.results.get(peerId)?.status === 'ok'
   }
@@ -164,11 +171,57 @@ export class SnapshotProtocol {
   }
 
   /**
+   * Fires a schedule's slot: publishes this agent's marker for the slot's snapshot (the same ID
+   * on every agent) and takes part in it once, whether its own marker or another agent's came
+   * first. Returns the snapshot as known here.
+   */
+  async startScheduled (schedule: string, slot: number, expected: string[], options: AbortOptions & { tag?: string } = {}): Promise<SnapshotState> {
+    const id = scheduledSnapshotId(schedule, slot)
+    const lamport = this.clockValue + 1
+    const marker: Marker = {
+      v: 1,
+      type: 'marker',
+      id,
+      initiator: this.c.peerId,
+      lamport,
+      startedAt: slot,
+      deadline: slot + this.deadlineMs,
+      expected: [...new Set([this.c.peerId, ...expected])].sort(),
+      consistency: 'marker',
+      schedule,
+      slot,
+      tag: options.tag ?? schedule
+    }
+    if (this.firings.get(id)?.has(this.c.peerId) !== true) {
+      this.clockValue = lamport
+      await this.c.publish(encodeMarker(marker), options)
+    }
+    await this.handleMarker(marker, options)
+    return this.states.get(id) ?? newState(marker)
+  }
+
+  /**
    * The first copy of a marker starts this host's capture (once), publishes the signed result and
-   * applies it here; later copies, and markers too old to matter, are ignored.
+   * applies it here; later copies, and markers too old to matter, are ignored. A scheduled
+   * snapshot's markers from other initiators are merged into the one held.
    */
   async handleMarker (marker: Marker, options: AbortOptions = {}): Promise<void> {
     this.observe(marker.lamport)
+    if (marker.schedule != null) {
+      const firings = this.firings.get(marker.id) ?? new Set<string>()
+      if (firings.has(marker.initiator)) return
+      firings.add(marker.initiator)
+      this.firings.set(marker.id, firings)
+      const s = this.states.get(marker.id)
+      if (s != null) {
+        try {
+          this.update({ marker: mergeMarkers(s.marker, marker), results: s.results })
+        } catch (err: any) {
+          log('marker of %s from %s not merged: %s', marker.id.slice(0, 8), marker.initiator, err.message)
+        }
+        return
+      }
+    }
     if (this.states.has(marker.id) || this.captured.has(marker.id)) return
     if (this.c.clock() > marker.deadline + this.retainMs) {
       log('marker %s from %s is past its deadline by more than %d ms: ignored', marker.id.slice(0, 8), marker.initiator, this.retainMs)
@@ -252,6 +305,7 @@ export class SnapshotProtocol {
         this.statuses.delete(s.marker.id)
         this.captured.delete(s.marker.id)
         this.pendingVotes.delete(s.marker.id)
+        this.firings.delete(s.marker.id)
         const b = this.barriers.get(s.marker.id)
         if (b != null && !b.frozen) this.barriers.delete(s.marker.id)
       }
@@ -269,6 +323,13 @@ export class SnapshotProtocol {
     this.observe(marker.lamport)
     const had = this.states.get(marker.id)
     let s = had ?? newState(marker)
+    if (had != null && marker.schedule != null && had.marker.schedule != null) {
+      try {
+        s = { marker: mergeMarkers(had.marker, marker), results: had.results }
+      } catch (err: any) {
+        log('record of %s not merged: %s', marker.id.slice(0, 8), err.message)
+      }
+    }
     for (const r of results) s = applyResult(s, r)
     this.captured.add(marker.id)
     if (had == null) this.takeEarly(marker.id, s)

@@ -45,7 +45,7 @@ export async function validateGossip (msg: { from: string, data: Uint8Array }, c
     message = decodeMessage(msg.data, { maxBytes: ctx.maxBytes })
     if (message.type === 'marker') {
       if (message.initiator !== msg.from) throw new WrongSenderError(`marker ${message.id.slice(0, 8)} names initiator ${message.initiator} but was sent by ${msg.from}`)
-      if (ctx.seen(message.id, 'marker')) throw new DuplicateMessageError(`marker ${message.id.slice(0, 8)} was already seen`)
+      if (ctx.seen(message.id, 'marker', message.schedule != null ? message.initiator : undefined)) throw new DuplicateMessageError(`marker ${message.id.slice(0, 8)}${message.schedule != null ? ` from ${message.initiator}` : ''} was already seen`)
       const maxAge = ctx.maxAgeMs ?? DEFAULT_MAX_MARKER_AGE_MS
       if (message.deadline + maxAge < ctx.now) throw new ExpiredMarkerError(`marker ${message.id.slice(0, 8)} has a deadline ${ctx.now - message.deadline} ms in the past, more than ${maxAge} ms`)
     } else if (message.type === 'prepared') {

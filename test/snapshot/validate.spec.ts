@@ -81,7 +81,7 @@ describe('snapshot / gossip validation', () => {
     assert.ok(vm.error instanceof DuplicateMessageError)
     const vr = await validateGossip({ from: b.id, data: encodeResult(r) }, ctx)
     assert.equal(vr.action, 'ignore')
-    assert.deepEqual(asked, [[m.id, 'marker'], [m.id, 'result', b.id]])
+    assert.deepEqual(asked, [[m.id, 'marker', undefined], [m.id, 'result', b.id]])
   })
 
   it('ignores a marker whose deadline is far in the past, but accepts a recently expired one', async () => {
