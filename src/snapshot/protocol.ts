@@ -1,5 +1,6 @@
 import { logger } from '@libp2p/logger'
 import { encodeMarker, encodePrepared, encodeResult, mergeMarkers, newSnapshotId, scheduledSnapshotId, type Consistency, type Marker, type Prepared, type ResultBody, type SignedResult } from './messages.js'
+import { DEFAULT_MAX_MARKER_AGE_MS } from './validate.js'
 import { applyResult, computeStatus, newState, type SnapshotState, type SnapshotStatus } from './state.js'
 import type { AbortOptions } from '@libp2p/interface'
 
@@ -51,10 +52,16 @@ export interface SnapshotProtocolInit {
   /** the Lamport clock to resume from (persist `lamport` across restarts) */
   lamport?: number
   /**
-   * how long after its deadline a snapshot stays in memory (it lives on in the catalog); markers
-   * older than that are not captured any more. Default 1 h.
+   * how long after its deadline a snapshot stays in memory (it lives on in the catalog). The
+   * deadline counts on this agent's clock from when the marker arrived, so an initiator whose
+   * clock is off cannot make a snapshot vanish early. Default 1 h.
    */
   retainMs?: number
+  /**
+   * markers whose deadline passed longer ago than this are not captured (replays); default 24 h,
+   * as gossip validation
+   */
+  maxMarkerAgeMs?: number
   /** the host name put in the error result when `capture` throws; default the peer ID */
   name?: string
   /** most results held for snapshots whose marker has not arrived yet; default 10,000 */
@@ -72,6 +79,9 @@ export class SnapshotProtocol {
   private readonly c: SnapshotProtocolComponents
   private readonly deadlineMs: number
   private readonly retainMs: number
+  private readonly maxMarkerAgeMs: number
+  /** when this agent learned of each snapshot, on its own clock */
+  private readonly learnedAt = new Map<string, number>()
   private readonly name: string
   private readonly maxEarly: number
   private readonly states = new Map<string, SnapshotState>()
@@ -94,6 +104,7 @@ export class SnapshotProtocol {
     this.c = components
     this.deadlineMs = init.deadlineMs
     this.retainMs = init.retainMs ?? 3600_000
+    this.maxMarkerAgeMs = init.maxMarkerAgeMs ?? DEFAULT_MAX_MARKER_AGE_MS
     this.name = init.name ?? components.peerId
     this.maxEarly = init.maxEarlyResults ?? 10_000
     this.clockValue = init.lamport ?? 0
@@ -223,8 +234,8 @@ export class SnapshotProtocol {
       }
     }
     if (this.states.has(marker.id) || this.captured.has(marker.id)) return
-    if (this.c.clock() > marker.deadline + this.retainMs) {
-      log('marker %s from %s is past its deadline by more than %d ms: ignored', marker.id.slice(0, 8), marker.initiator, this.retainMs)
+    if (this.c.clock() > marker.deadline + this.maxMarkerAgeMs) {
+      log('marker %s from %s is past its deadline by more than %d ms: ignored', marker.id.slice(0, 8), marker.initiator, this.maxMarkerAgeMs)
       return
     }
     this.track(marker)
@@ -300,7 +311,10 @@ export class SnapshotProtocol {
     }
     for (const s of [...this.states.values()]) {
       this.emitIfChanged(s, now)
-      if (now > s.marker.deadline + this.retainMs) {
+      const learned = this.learnedAt.get(s.marker.id) ?? now
+      const localDeadline = Math.max(s.marker.deadline, learned + (s.marker.deadline - s.marker.startedAt))
+      if (now > localDeadline + this.retainMs) {
+        this.learnedAt.delete(s.marker.id)
         this.states.delete(s.marker.id)
         this.statuses.delete(s.marker.id)
         this.captured.delete(s.marker.id)
@@ -353,6 +367,7 @@ export class SnapshotProtocol {
   }
 
   private takeEarly (id: string, state: SnapshotState): void {
+    if (!this.learnedAt.has(id)) this.learnedAt.set(id, this.c.clock())
     let s = state
     const e = this.early.get(id)
     if (e != null) {

@@ -13,7 +13,7 @@ interface Harness {
   clock: { now: number }
 }
 
-function harness (self: Peer, over: Partial<SnapshotProtocolComponents> = {}, init: { deadlineMs?: number, lamport?: number, retainMs?: number } = {}): Harness {
+function harness (self: Peer, over: Partial<SnapshotProtocolComponents> = {}, init: { deadlineMs?: number, lamport?: number, retainMs?: number, maxMarkerAgeMs?: number } = {}): Harness {
   const clock = { now: 1000 }
   const published: SnapshotMessage[] = []
   const changes: Harness['changes'] = []
@@ -27,7 +27,7 @@ function harness (self: Peer, over: Partial<SnapshotProtocolComponents> = {}, in
     sign: async (body) => signResult(self.key, body),
     onChange: (s, status) => { changes.push({ id: s.marker.id, status, results: s.results.size }) },
     ...over
-  }, { deadlineMs: init.deadlineMs ?? 10_000, lamport: init.lamport, retainMs: init.retainMs })
+  }, { deadlineMs: init.deadlineMs ?? 10_000, lamport: init.lamport, retainMs: init.retainMs, maxMarkerAgeMs: init.maxMarkerAgeMs })
   return { proto, published, changes, captures, clock }
 }
 
@@ -136,7 +136,7 @@ describe('snapshot / protocol', () => {
 
   it('does not capture for a marker long past its deadline, and forgets old snapshots', async () => {
     const [a, b] = await peers(2)
-    const h = harness(a, {}, { retainMs: 1000 })
+    const h = harness(a, {}, { retainMs: 1000, maxMarkerAgeMs: 50_000 })
     h.clock.now = 100_000
     await h.proto.handleMarker(marker(b.id, [a.id, b.id], { startedAt: 1000, deadline: 11_000 }))
     assert.equal(h.captures.length, 0)
@@ -144,8 +144,22 @@ describe('snapshot / protocol', () => {
     const m = marker(b.id, [a.id, b.id])
     await h.proto.handleMarker(m)
     assert.ok(h.proto.get(m.id) != null)
-    h.proto.tick(m.deadline + 1001)
+    // learned at 2000 with a 60 s span: kept until 62,000 + retainMs on this agent's clock
+    h.proto.tick(63_000)
+    assert.ok(h.proto.get(m.id) != null)
+    h.proto.tick(63_001)
     assert.equal(h.proto.get(m.id), undefined)
+  })
+
+  it('a marker from an initiator whose clock is an hour behind is captured and kept for its span', async () => {
+    const [a, b] = await peers(2)
+    const h = harness(a, {}, { retainMs: 1000 })
+    h.clock.now = 3_600_000 + 2000
+    const m = marker(b.id, [a.id, b.id], { startedAt: 2000, deadline: 62_000 })
+    await h.proto.handleMarker(m)
+    assert.equal(h.captures.length, 1)
+    h.proto.tick(3_600_000 + 30_000)
+    assert.ok(h.proto.get(m.id) != null, 'still held: its span has not passed on this clock')
   })
 
   it('stop aborts a capture in flight', async () => {
