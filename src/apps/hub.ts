@@ -383,7 +383,14 @@ export class AppHub implements Startable {
       req = parseAppRequest(line)
       this.handle(conn, req)
     } catch (err: any) {
-      const id = req != null && 'id' in req ? req.id : undefined
+      // the request's id, when the line has one, so the app knows which request failed
+      let id = req != null && 'id' in req ? req.id : undefined
+      if (req == null) {
+        try {
+          const o = JSON.parse(line)
+          if (typeof o?.id === 'string' && o.id.length <= 128) id = o.id
+        } catch {}
+      }
       const ev: AgentEvent = { type: 'error', error: String(err.message), code: String(err.code ?? 'ERR_APP') }
       if (id != null) ev.id = id
       if (err.field != null) ev.field = err.field
