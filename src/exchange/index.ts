@@ -9,7 +9,7 @@ import { CID } from 'multiformats/cid'
 import PQueue from 'p-queue'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { BLOCKS_PROTOCOL, BLOCKS_SESSION_PROTOCOL } from '../node/protocols.js'
-import { CorruptBlockError, verifyBlock, verifyBlockAsync } from '../store/index.js'
+import { CorruptBlockError, verifyBlock } from '../store/index.js'
 import { BlockUnavailableError, InvalidRequestError } from './errors.js'
 import type { BlockGetter, Blocks } from '../store/index.js'
 import type { AbortOptions, Libp2p, PeerId, Startable, Stream } from '@libp2p/interface'
@@ -240,12 +240,7 @@ export class BlockExchange implements Startable {
       this.sessions.set(key, session)
     }
     const block = await session.want(cid, options)
-    if (block == null) return undefined
-    // the caller needs the block in one piece anyway: joined first, it can be hashed off the
-    // main thread
-    const bytes = block.subarray()
-    await verifyBlockAsync(cid, bytes)
-    return bytes
+    return block?.subarray()
   }
 }
 
@@ -284,11 +279,8 @@ async function answerFor (blocks: Pick<Blocks, 'get' | 'has'>, cid: CID, request
   return answerFrame(FOUND, bytes)
 }
 
-/**
- * The block in an answer frame, checked against its CID unless `verify` is false (the caller then
- * checks it); undefined when the peer lacks it.
- */
-function blockFromFrame (frame: Uint8ArrayList, cid: CID, peerId: PeerId, verify = true): Uint8ArrayList | undefined {
+/** the block in an answer frame, checked against its CID; undefined when the peer lacks it */
+function blockFromFrame (frame: Uint8ArrayList, cid: CID, peerId: PeerId): Uint8ArrayList | undefined {
   const status = frame.byteLength > 0 ? frame.get(0) : -1
   if (status === MISSING && frame.byteLength === 1) return undefined
   if (status === CORRUPT && frame.byteLength === 1) {
@@ -296,7 +288,7 @@ function blockFromFrame (frame: Uint8ArrayList, cid: CID, peerId: PeerId, verify
   }
   if (status !== FOUND) throw new InvalidRequestError(`peer ${peerId.toString()} sent a malformed block frame`)
   const block = frame.sublist(1)
-  if (verify) verifyBlock(cid, block)
+  verifyBlock(cid, block)
   return block
 }
 
@@ -350,8 +342,8 @@ interface PendingWant {
  * The asker's side of a `/snapmesh/blocks/1.1.0` stream: wants go out one request each as they
  * come, up to `inFlight` unanswered, and answers come back in the same order. An answer that does
  * not arrive in time, a malformed frame or a broken stream fails every want still waiting, and
- * the session closes; a holder's report of a corrupt copy fails only its own want. Blocks are
- * handed over unchecked: `BlockExchange.want` checks each against its CID.
+ * the session closes; a block that is corrupt (by the holder's report or by its hash) fails only
+ * its own want.
  */
 class Session {
   closed = false
@@ -416,8 +408,7 @@ class Session {
         const want = this.waiting.shift() as PendingWant
         let block: Uint8ArrayList | undefined
         try {
-          // `want` checks the bytes against the CID
-          block = blockFromFrame(frame, want.cid, this.peerId, false)
+          block = blockFromFrame(frame, want.cid, this.peerId)
         } catch (err: any) {
           // wrong bytes for one block leave the stream usable; a malformed frame does not
           if (err.code !== 'ERR_CORRUPT_BLOCK') throw err

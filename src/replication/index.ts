@@ -22,6 +22,8 @@ const log = logger('snapmesh:replication')
 /** a holder's pulls from the owner: CIDs per request, requests in flight */
 const PULL_BATCH = 32
 const PULLS_IN_FLIGHT = 2
+/** CIDs per request when the holder pulls under a bandwidth limit, one request at a time */
+const LIMITED_PULL_BATCH = 4
 /** bytes a holder has received and not yet stored, at most (plus one block) */
 const UNSTORED_BYTES = 32 * 1024 * 1024
 
@@ -89,18 +91,25 @@ export class Replicator implements Startable {
     this.started = false
   }
 
-  /** keeps pulls under bytesPerSecond by spacing them out */
-  private async throttle (bytes: number, signal: AbortSignal): Promise<void> {
+  /**
+   * Keeps pulls under bytesPerSecond on average: every block received books its time at that
+   * rate, and the next request waits until what was received before it has had its time. A
+   * request in progress is never held up, so the owner never waits on a throttled holder.
+   */
+  private async throttle (signal: AbortSignal): Promise<void> {
+    const wait = this.nextSlot - Date.now()
+    if (wait > 0) {
+      await new Promise((resolve, reject) => {
+        const onAbort = (): void => { clearTimeout(t); reject(signal.reason) }
+        const t = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(undefined) }, wait)
+        signal.addEventListener('abort', onAbort, { once: true })
+      })
+    }
+  }
+
+  private received (bytes: number): void {
     const rate = this.init.bytesPerSecond ?? 0
-    if (rate <= 0) return
-    const now = Date.now()
-    const start = Math.max(now, this.nextSlot)
-    this.nextSlot = start + (bytes / rate) * 1000
-    const wait = start - now
-    if (wait > 0) await new Promise((resolve, reject) => {
-      const t = setTimeout(resolve, wait)
-      signal.addEventListener('abort', () => { clearTimeout(t); reject(signal.reason) }, { once: true })
-    })
+    if (rate > 0) this.nextSlot = Math.max(Date.now(), this.nextSlot) + (bytes / rate) * 1000
   }
 
   /** holder side: fetch what is offered and missing, from the peer that offers it; one offer per stream */
@@ -119,11 +128,11 @@ export class Replicator implements Startable {
     // a few requests in flight keep the owner's disk and the link busy; each block is stored as
     // soon as it arrived and matched its CID, while the next ones arrive. Stores run at once so
     // their fsyncs overlap, and at most UNSTORED_BYTES wait for the disk: past that, the pull
-    // stops reading and the owner is held back.
+    // stops reading and the owner is held back, for no longer than the disk takes.
     const storing = new Set<Promise<void>>()
     let unstored = 0
     const store = async (cid: CID, block: Uint8ArrayList): Promise<void> => {
-      await this.throttle(block.byteLength, signal)
+      this.received(block.byteLength)
       while (unstored > 0 && unstored + block.byteLength > UNSTORED_BYTES) await Promise.race(storing)
       const size = block.byteLength
       unstored += size
@@ -135,10 +144,14 @@ export class Replicator implements Startable {
       })
       storing.add(put)
     }
-    const pulls = new PQueue({ concurrency: PULLS_IN_FLIGHT })
-    for (let i = 0; i < missing.length; i += PULL_BATCH) {
-      const batch = missing.slice(i, i + PULL_BATCH)
+    // under a bandwidth limit, smaller requests keep each burst short
+    const limited = (this.init.bytesPerSecond ?? 0) > 0
+    const batchSize = limited ? LIMITED_PULL_BATCH : PULL_BATCH
+    const pulls = new PQueue({ concurrency: limited ? 1 : PULLS_IN_FLIGHT })
+    for (let i = 0; i < missing.length; i += batchSize) {
+      const batch = missing.slice(i, i + batchSize)
       pulls.add(async () => {
+        await this.throttle(signal)
         await this.c.exchange.fetchEach(from, batch, async (j, block) => {
           if (block != null) await store(batch[j], block)
         }, { signal })

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, webcrypto } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { logger } from '@libp2p/logger'
@@ -75,29 +75,6 @@ function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
 export function verifyBlock (cid: CID, bytes: BlockBytes): void {
   checkHash(cid)
   if (!sameBytes(sha256(bytes), cid.multihash.digest)) {
-    throw new CorruptBlockError(`block ${cid.toString()} is corrupt: its ${bytes.byteLength} bytes do not hash to its CID`)
-  }
-}
-
-/** blocks at least this large are hashed off the main thread when read from disk */
-const OFF_THREAD_HASH_BYTES = 256 * 1024
-
-/**
- * The sha2-256 of `bytes`; large ones are hashed by WebCrypto, which runs on the thread pool, so
- * that serving and reading blocks leaves the event loop free for the network.
- */
-async function sha256Async (bytes: Uint8Array): Promise<Uint8Array> {
-  if (bytes.byteLength < OFF_THREAD_HASH_BYTES) return sha256(bytes)
-  return new Uint8Array(await webcrypto.subtle.digest('SHA-256', bytes))
-}
-
-/**
- * verifyBlock for a block in one piece, hashing large ones off the main thread. Throws
- * CorruptBlockError naming the CID when the bytes do not match.
- */
-export async function verifyBlockAsync (cid: CID, bytes: Uint8Array): Promise<void> {
-  checkHash(cid)
-  if (!sameBytes(await sha256Async(bytes), cid.multihash.digest)) {
     throw new CorruptBlockError(`block ${cid.toString()} is corrupt: its ${bytes.byteLength} bytes do not hash to its CID`)
   }
 }
@@ -219,7 +196,7 @@ export class FsBlockStore implements Blocks, Startable {
       if (isNotFound(err)) throw new BlockNotFoundError(`block ${cid.toString()} is not in the store (${file})`)
       throw err
     }
-    if (!sameBytes(await sha256Async(bytes), cid.multihash.digest)) {
+    if (!sameBytes(sha256(bytes), cid.multihash.digest)) {
       // a corrupt copy is moved aside, so that the block counts as absent and a good copy can
       // take its place; the bad bytes stay in quarantine/ for inspection
       const kept = await this.quarantineFile(cid, file)

@@ -123,6 +123,32 @@ describe('replication / pushing blocks to a holder', function () {
     assert.equal(holder.puts, cids.length - 1)
   })
 
+  it('a holder with a bandwidth limit pulls no faster than the limit', async () => {
+    const store = new FsBlockStore({ path: path.join(dir, 'slow') })
+    await store.start()
+    const slowNode = await node()
+    nodes.push(slowNode)
+    const exchange = new BlockExchange({ libp2p: slowNode, blocks: store })
+    const rate = 10e6
+    const replicator = new Replicator({ libp2p: slowNode, blocks: store, exchange }, { copies: 2, bytesPerSecond: rate })
+    for (const s of [exchange, replicator]) {
+      await s.start()
+      services.push(s)
+    }
+    await owner.node.dial(slowNode.getMultiaddrs()[0])
+    const sizes: number[] = []
+    for (const cid of cids) sizes.push((await owner.blocks.get(cid)).byteLength)
+    const started = Date.now()
+    assert.equal((await owner.replicator.offer(slowNode.peerId.toString(), cids, {})).length, cids.length)
+    // a limited holder asks for four blocks at a time, in the order offered, and waits before
+    // each request for the bytes before it: only the last request's bytes are not waited for
+    const waited = sizes.slice(0, -4).reduce((a, b) => a + b, 0)
+    assert.ok(waited > 5e6, 'enough data to measure the limit')
+    const elapsed = Date.now() - started
+    assert.ok(elapsed >= waited / rate * 1000, `${waited} bytes went through in ${elapsed} ms`)
+    for (const cid of cids) assert.equal(await store.has(cid), true)
+  })
+
   it('blocks a holder could not get are not confirmed', async () => {
     const absent = cidForBytes(new TextEncoder().encode('the owner never had this'), RAW)
     const confirmed = await owner.replicator.offer(holder.node.peerId.toString(), [cids[1], absent], {})
