@@ -301,7 +301,7 @@ export class Agent implements AdminBackend {
         const result = await capture({ blocks: this.blocks }, {
           peerId: this.id,
           name: this.config.name,
-          sources: apps.dir != null ? [...this.config.sources, { name: APPS_SOURCE, path: apps.dir }] : this.config.sources,
+          sources: apps.dir != null ? [...this.config.sources, { name: APPS_SOURCE, path: apps.dir, fresh: true }] : this.config.sources,
           // barrier mode ran the pre hooks before voting and runs the post hooks after the capture
           skipHooks: marker.consistency === 'barrier',
           previous: prev != null ? CID.parse(prev) : undefined

@@ -50,6 +50,12 @@ export interface FolderSourceSpec extends SourceSpecBase {
   path: string
   /** picomatch globs matched (with `dot: true`) against paths relative to the source folder; a matching folder is skipped whole */
   exclude?: string[]
+  /**
+   * read every file, never reuse a chunk list from the previous snapshot: for folders written
+   * afresh for each snapshot, where a recycled inode with the same size and mtime would otherwise
+   * pass for an unchanged file
+   */
+  fresh?: boolean
   command?: undefined
 }
 
@@ -515,7 +521,7 @@ async function captureSources (components: CaptureComponents, init: CaptureInit,
       try {
         const st = await fs.stat(source.path)
         if (!st.isDirectory()) throw Object.assign(new Error(`source path ${source.path} is not a folder`), { code: 'ENOTDIR' })
-        const dir = await captureDir(walk, source.path, '', previousDirs.get(source.name))
+        const dir = await captureDir(walk, source.path, '', source.fresh === true ? undefined : previousDirs.get(source.name))
         record.dir = dir.cid
         record.mode = st.mode & 0o7777
         record.mtimeMs = st.mtimeMs

@@ -114,6 +114,15 @@ describe('capture / capture and restore', () => {
     assert.equal(result.stats.files, 2)
   })
 
+  it('a fresh source is read whole every time, never taken from the previous snapshot', async () => {
+    await buildTree()
+    const first = await run({ clock: () => 5 })
+    const again = await run({ previous: first.root, clock: () => 5, sources: [{ name: 'data', path: src, fresh: true }] })
+    assert.equal(again.stats.filesReused, 0)
+    assert.equal(again.stats.filesRead, first.stats.filesRead)
+    assert.equal(again.root.toString(), first.root.toString(), 'the same content gives the same root')
+  })
+
   it('a second capture reads only the touched file and reuses the rest unread', async () => {
     await buildTree()
     const first = await run({ clock: () => 5 })
