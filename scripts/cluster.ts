@@ -23,6 +23,10 @@ export interface AgentSpec {
   sources?: Array<{ name: string, path: string, exclude?: string[] }>
   /** extra config keys merged over the generated config */
   extra?: Record<string, unknown>
+  /** Node.js options put before the agent's script (e.g. `--import` of a test preload module) */
+  execArgv?: string[]
+  /** environment variables added to the agent's environment */
+  env?: Record<string, string>
 }
 
 export interface ClusterInit {
@@ -48,6 +52,9 @@ export class LocalAgent {
   sourcesDir: string
   proc?: ChildProcess
   addresses: string[] = []
+  /** Node.js options and extra environment used at each start; may be changed between starts */
+  execArgv: string[] = []
+  env: Record<string, string> = {}
   private exited?: Promise<void>
 
   constructor (init: { name: string, dir: string, peerId: string }) {
@@ -67,9 +74,9 @@ export class LocalAgent {
   /** starts the agent process and waits until its admin socket answers */
   async start (options: { logFile?: string, timeoutMs?: number } = {}): Promise<StatusView> {
     const out = options.logFile != null ? await fs.open(options.logFile, 'a') : undefined
-    const proc = spawn(process.execPath, [BIN, 'agent', '--config', this.configFile], {
+    const proc = spawn(process.execPath, [...this.execArgv, BIN, 'agent', '--config', this.configFile], {
       stdio: ['ignore', out?.fd ?? 'ignore', out?.fd ?? 'pipe'],
-      env: { ...process.env, DEBUG: process.env.SNAPMESH_AGENT_DEBUG ?? '' }
+      env: { ...process.env, DEBUG: process.env.SNAPMESH_AGENT_DEBUG ?? '', ...this.env }
     })
     await out?.close()
     let stderr = ''
@@ -136,6 +143,8 @@ export class LocalCluster {
     await fs.mkdir(path.join(dir, 'files'), { recursive: true })
     const { peerId } = await loadOrCreateIdentity(path.join(dir, 'data'))
     const agent = new LocalAgent({ name: spec.name, dir, peerId: peerId.toString() })
+    agent.execArgv = [...spec.execArgv ?? []]
+    agent.env = { ...spec.env }
     const prev = this.agents.filter(a => a.running)
     const bootstrap = prev.length === 0
       ? []
