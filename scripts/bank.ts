@@ -125,6 +125,8 @@ export interface BankRunInit {
   seed: number
   /** transfer loops per bank */
   loops?: number
+  /** keep transferring past `seconds` until this many transfers were made (at most 4 x `seconds` in all) */
+  minTransfers?: number
   log?: (line: string) => void
 }
 
@@ -142,9 +144,11 @@ export async function runBank (init: BankRunInit): Promise<BankRunResult> {
   const { banks, cluster } = init
   const peers = cluster.agents.map(a => a.peerId)
   const until = Date.now() + init.seconds * 1000
+  const hardUntil = Date.now() + init.seconds * 4000
   let transfers = 0
+  const more = (): boolean => Date.now() < until || (transfers < (init.minTransfers ?? 0) && Date.now() < hardUntil)
   const loops = banks.flatMap((bank, i) => Array.from({ length: init.loops ?? 2 }, async () => {
-    while (Date.now() < until) {
+    while (more()) {
       const others = peers.filter((_, j) => j !== i)
       if (await bank.transfer(others[Math.floor(rnd() * others.length)], 1 + Math.floor(rnd() * 50))) transfers++
       // short of money: wait for some to come in
