@@ -18,6 +18,7 @@
 //   participant, how many messages it sent before its cut (`cut` frame). A channel is complete
 //   once every sequence number up to the count has arrived. S is complete at an agent when its
 //   apps replied, every participant announced and every channel into its apps is complete.
+import { DEFAULT_MAX_MARKER_AGE_MS } from '../snapshot/validate.js'
 import type { Marker } from '../snapshot/messages.js'
 
 /** An app on an agent. */
@@ -98,6 +99,12 @@ interface Announcement { epoch: string, counts: Map<string, number> }
 
 interface Snap {
   marker: Marker
+  /**
+   * this agent's deadline for S: the marker's span counted on this agent's clock from its cut, or
+   * the marker's deadline if later, so that an initiator whose clock is behind cannot end S here
+   * before it started (as the snapshot protocol measures it)
+   */
+  deadline: number
   /** the apps asked for their state at the cut */
   apps: Map<string, AppOutcome>
   /** each app's sent counts when its send side was cut */
@@ -163,7 +170,7 @@ export class CutMachine {
     if (entry?.connected === true) throw new Error(`an app named ${JSON.stringify(app)} is already connected`)
     const e = entry ?? { connected: false, sent: new Map(), cutSend: new Set() }
     e.connected = true
-    for (const s of this.snaps.values()) if (now <= s.marker.deadline) e.cutSend.add(s.marker.id)
+    for (const s of this.snaps.values()) if (now <= s.deadline) e.cutSend.add(s.marker.id)
     this.apps.set(app, e)
   }
 
@@ -182,15 +189,16 @@ export class CutMachine {
 
   /**
    * Cuts snapshot S here (idempotent): asks every connected app for its state. `remote` when a
-   * peer's frame caused it (then a `started` effect tells the agent). A marker past its deadline
-   * is not cut: asked locally, it is incomplete at once.
+   * peer's frame caused it (then a `started` effect tells the agent). A marker more than a day
+   * past its deadline is not cut: asked locally, it is incomplete at once.
    */
   cut (marker: Marker, now: number, cause: 'local' | 'remote' = 'local'): Effect[] {
     if (this.snaps.has(marker.id)) return []
-    if (now > marker.deadline) {
-      return cause === 'local' ? [{ type: 'incomplete', snapshot: marker.id, reason: `snapshot ${marker.id.slice(0, 8)} reached this agent after its deadline` }] : []
+    // markers are captured up to a day past their deadline (skewed clocks), as gossip validation allows
+    if (now > marker.deadline + DEFAULT_MAX_MARKER_AGE_MS) {
+      return cause === 'local' ? [{ type: 'incomplete', snapshot: marker.id, reason: `snapshot ${marker.id.slice(0, 8)} reached this agent more than a day after its deadline` }] : []
     }
-    const s: Snap = { marker, apps: new Map(), countsAt: new Map(), announcements: new Map(), recorded: new Map(), done: 'open' }
+    const s: Snap = { marker, deadline: Math.max(marker.deadline, now + Math.max(0, marker.deadline - marker.startedAt)), apps: new Map(), countsAt: new Map(), announcements: new Map(), recorded: new Map(), done: 'open' }
     this.snaps.set(marker.id, s)
     const out: Effect[] = []
     if (cause === 'remote') out.push({ type: 'started', marker })
@@ -236,7 +244,7 @@ export class CutMachine {
     const cuts: Marker[] = []
     for (const id of e.cutSend) {
       const s = this.snaps.get(id)
-      if (s != null && now <= s.marker.deadline) cuts.push(s.marker)
+      if (s != null && now <= s.deadline) cuts.push(s.marker)
     }
     const message: AppMessage = { from: { peer: this.self, app }, to: { ...to }, epoch: this.epoch, seq, payload, cuts }
     return { message, effects: [{ type: 'transmit', peer: to.peer, frame: { type: 'msg', message } }] }
@@ -298,12 +306,12 @@ export class CutMachine {
   tick (now: number): Effect[] {
     const out: Effect[] = []
     for (const s of [...this.snaps.values()]) {
-      if (s.done === 'open' && now > s.marker.deadline) {
+      if (s.done === 'open' && now > s.deadline) {
         s.done = 'incomplete'
         out.push({ type: 'incomplete', snapshot: s.marker.id, reason: this.whyOpen(s) })
         this.release(s)
       }
-      if (now > s.marker.deadline + this.retainMs) {
+      if (now > s.deadline + this.retainMs) {
         this.snaps.delete(s.marker.id)
         for (const e of this.apps.values()) e.cutSend.delete(s.marker.id)
       }
