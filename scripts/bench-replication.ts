@@ -1,6 +1,7 @@
 // `node dist/scripts/bench-replication.js [--size-mb 256]`: replication throughput between two
 // agents' stacks on loopback (real libp2p nodes: TCP, noise, yamux) against a raw TCP copy of the
 // same bytes in the same run, and restore from a remote holder against restore from local disk.
+// CPU seconds count every thread of this process, both ends included.
 import '../src/polyfill.js'
 import crypto from 'node:crypto'
 import fs from 'node:fs/promises'
@@ -14,6 +15,12 @@ import { createNode, type SnapmeshNode } from '../src/node/index.js'
 import { Replicator } from '../src/replication/index.js'
 import { restore } from '../src/restore/index.js'
 import { FsBlockStore } from '../src/store/index.js'
+
+// Each agent has a thread pool of its own (libuv's default: 4 threads) for file work, fsyncs
+// included. Two agents in one process share one pool, and the owner's block reads would queue
+// behind the holder's fsyncs; give this process two agents' worth of threads (set before anything
+// uses the pool; an explicit UV_THREADPOOL_SIZE wins).
+process.env.UV_THREADPOOL_SIZE ??= '8'
 
 function arg (name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`)

@@ -26,6 +26,9 @@ const PULLS_IN_FLIGHT = 2
 const LIMITED_PULL_BATCH = 4
 /** bytes a holder has received and not yet stored, at most (plus one block) */
 const UNSTORED_BYTES = 32 * 1024 * 1024
+/** blocks a holder writes at once: enough for their fsyncs to overlap, few enough to leave the
+ * thread pool to other file work */
+const STORES_AT_ONCE = 4
 
 /** CIDs in one replication request */
 export const MAX_OFFER = 512
@@ -131,12 +134,13 @@ export class Replicator implements Startable {
     // stops reading and the owner is held back, for no longer than the disk takes.
     const storing = new Set<Promise<void>>()
     let unstored = 0
+    const writes = new PQueue({ concurrency: STORES_AT_ONCE })
     const store = async (cid: CID, block: Uint8ArrayList): Promise<void> => {
       this.received(block.byteLength)
       while (unstored > 0 && unstored + block.byteLength > UNSTORED_BYTES) await Promise.race(storing)
       const size = block.byteLength
       unstored += size
-      const put: Promise<void> = this.c.blocks.put(cid, block, { signal }).then(() => {}, (err: any) => {
+      const put: Promise<void> = writes.add(async () => this.c.blocks.put(cid, block, { signal }), { throwOnTimeout: true }).then(() => {}, (err: any) => {
         log.error('could not store %s from %s: %s', cid, from, err.message)
       }).finally(() => {
         unstored -= size
