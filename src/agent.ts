@@ -20,7 +20,7 @@ import { BLOCKS_PROTOCOL, PeerKeeper, createNode, loadOrCreateIdentity, readPsk,
 import { Replicator, verifyCopies } from './replication/index.js'
 import { placementFor, takeOver, takerFor } from './replication/takeover.js'
 import { restore } from './restore/index.js'
-import { SNAPSHOT_TOPIC, SnapshotProtocol, decodeMessage, validateGossip, signResult, type Marker, type ResultBody, type SeenKind, type SnapshotState } from './snapshot/index.js'
+import { SNAPSHOT_TOPIC, SnapshotProtocol, decodeMessage, scheduledSnapshotId, validateGossip, signResult, type Marker, type ResultBody, type SeenKind, type SnapshotState } from './snapshot/index.js'
 import { runPostHooks, runPreHooks } from './hooks/index.js'
 import { FsBlockStore } from './store/index.js'
 import { AgentError, NotFoundError, InvalidRequestError } from './errors.js'
@@ -350,6 +350,11 @@ export class Agent implements AdminBackend {
 
   private async fireSlot (schedule: string, slot: number, tag?: string): Promise<void> {
     try {
+      // a slot this agent already took part in before a restart (another agent's firing may have
+      // come first, on a clock ahead of this one): known from the catalog, never captured again
+      const id = scheduledSnapshotId(schedule, slot)
+      const known = this.protocol.get(id) == null ? await this.catalog.get(id).catch(() => undefined) : undefined
+      if (known != null) this.protocol.adopt(markerOf(known), known.results)
       const expected = [this.id, ...await this.memberPeers()]
       const state = await this.protocol.startScheduled(schedule, slot, expected, { tag, signal: this.shutdown.signal })
       log('schedule %s fired for slot %s: snapshot %s', schedule, new Date(slot).toISOString(), state.marker.id.slice(0, 8))

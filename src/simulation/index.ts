@@ -7,7 +7,7 @@ import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { RAW, cidForBytes } from '../store/index.js'
 import {
-  SnapshotProtocol, applyResult, computeStatus, decodeMessage, encodeMarker, mergeMarkers, resultPayload, sortedResults,
+  SnapshotProtocol, applyResult, computeStatus, decodeMessage, encodeMarker, mergeMarkers, resultPayload, scheduledSnapshotId, sortedResults,
   type Marker, type ResultBody, type SignedResult, type SnapshotState
 } from '../snapshot/index.js'
 
@@ -310,6 +310,9 @@ export async function simulate (options: SimulationOptions): Promise<SimulationR
       // each node fires when its own clock reads the slot
       sched.at(slot - EPOCH - n.skew, () => {
         if (!n.alive) return
+        // as the agent does: a slot already in the catalog (taken before a restart) is not taken again
+        const id = scheduledSnapshotId('sim', slot)
+        if (n.known.has(id) && n.proto?.get(id) == null) return
         const expected = nodes.filter(x => x.alive).map(x => x.id)
         void n.proto?.startScheduled('sim', slot, expected).then(st => { n.known.add(st.marker.id) })
       })
