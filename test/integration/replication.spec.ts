@@ -63,6 +63,35 @@ describe('integration / replication and disaster recovery', function () {
     assert.equal(cleanReport.participants.length, 5)
     assert.ok(cleanReport.participants.every((p: any) => p.copies === 2 * p.blocks))
 
+    // one flipped byte in one chunk file at one holder: verify reports exactly that block, that
+    // holder and the file it belongs to; repair fixes it and the next verify is clean
+    const holder = cluster.get('r3')
+    const r3Blocks = path.join(holder.dir, 'data', 'store', 'blocks')
+    let biggest = { file: '', cid: '', size: -1 }
+    for (const shard of await fs.readdir(r3Blocks)) {
+      for (const name of await fs.readdir(path.join(r3Blocks, shard))) {
+        if (!name.startsWith('bafk')) continue
+        const { size } = await fs.stat(path.join(r3Blocks, shard, name))
+        if (size > biggest.size) biggest = { file: path.join(r3Blocks, shard, name), cid: name, size }
+      }
+    }
+    const one = await fs.readFile(biggest.file)
+    one[Math.floor(one.length / 2)] ^= 0x01
+    await fs.writeFile(biggest.file, one)
+    const flipped = await cli(['--socket', cluster.get('r5').socket, 'verify', snap.id, '--json'], { timeoutMs: 60_000 })
+    assert.equal(flipped.code, 3, flipped.stdout + flipped.stderr)
+    const flippedProblems = JSON.parse(flipped.stdout).participants.flatMap((p: any) => p.problems.map((x: any) => ({ ...x, owner: p.name })))
+    assert.equal(flippedProblems.length, 1, JSON.stringify(flippedProblems))
+    assert.equal(flippedProblems[0].cid, biggest.cid)
+    assert.equal(flippedProblems[0].holder, holder.peerId)
+    assert.equal(flippedProblems[0].state, 'corrupt')
+    assert.equal(flippedProblems[0].path, 'files/docs/deep/b.bin', 'the only file big enough to hold the largest chunk')
+    const fixed = await cli(['--socket', cluster.get('r5').socket, 'verify', snap.id, '--repair', '--json'], { timeoutMs: 60_000 })
+    assert.equal(fixed.code, 0, fixed.stdout + fixed.stderr)
+    const again = await cli(['--socket', cluster.get('r5').socket, 'verify', snap.id, '--read-data', '--json'], { timeoutMs: 60_000 })
+    assert.equal(again.code, 0, again.stdout + again.stderr)
+    assert.ok(JSON.parse(again.stdout).participants.every((p: any) => p.problems.length === 0))
+
     // damage every chunk file the victim stores: verify names the holder, the block and the file
     const blocksDir = path.join(victim.dir, 'data', 'store', 'blocks')
     for (const shard of await fs.readdir(blocksDir)) {
