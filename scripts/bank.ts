@@ -132,7 +132,8 @@ export interface BankRunInit {
 
 export interface BankRunResult {
   transfers: number
-  snapshots: Array<{ id: string, by: string, status: string, reasons?: string[] }>
+  /** `covered`: every bank's agent was an expected participant and reported ok */
+  snapshots: Array<{ id: string, by: string, status: string, reasons?: string[], covered?: boolean }>
 }
 
 /**
@@ -177,7 +178,8 @@ export async function runBank (init: BankRunInit): Promise<BankRunResult> {
   for (const entry of entries) {
     const agent = cluster.get(entry.by)
     const done = await agent.client.getSnapshot(entry.id, { wait: true, timeoutSeconds: 120 })
-    Object.assign(entry, { status: done.status, reasons: done.reasons })
+    const covered = cluster.agents.every(a => done.participants.some(p => p.peerId === a.peerId && p.status === 'ok' && p.extra !== true))
+    Object.assign(entry, { status: done.status, reasons: done.reasons, covered })
   }
   return { transfers, snapshots: entries }
 }

@@ -13,6 +13,7 @@ export async function toSnapshotView (record: SnapshotRecord, options: { copiesW
       return { peerId, name: peerId.slice(-8), status: record.status === 'running' ? 'pending' : 'missing' }
     }
     const view: ParticipantView = { peerId, name: r.name, status: r.status }
+    if (!record.expected.includes(peerId)) view.extra = true
     if (r.root != null) view.root = r.root.toString()
     if (r.stats != null) view.stats = { ...r.stats }
     if (r.problems != null && r.problems.length > 0) view.errors = r.problems.map(p => ({ ...p }))

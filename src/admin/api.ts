@@ -36,6 +36,12 @@ export interface ParticipantView {
   /** why the part failed, when status is 'error' */
   error?: string
   /**
+   * true for a participant that reported without being in the marker's expected list (it joined,
+   * or was not connected to the initiator, when the snapshot started); it does not count towards
+   * completion
+   */
+  extra?: true
+  /**
    * confirmed copies of this participant's data, every holder counted once: from the newest signed
    * copy report; 1 (the owner's own) when no report has arrived
    */

@@ -106,6 +106,15 @@ describe('metadata / copy reports', () => {
     assert.equal(await view(addCopyReport(recordFromState(s, 1600), await two(ps[0]))), false)
   })
 
+  it('a participant outside the marker\'s expected list is shown as extra', async () => {
+    const m2 = marker(ps[0].id, [ps[0].id, ps[1].id])
+    let s = newState(m2)
+    for (const p of ps) s = applyResult(s, await signResult(p.key, okBody(m2, p, { time: 1500 })))
+    const v = await toSnapshotView(recordFromState(s, 2000))
+    assert.deepEqual(v.participants.map(p => p.extra === true), [false, false, true])
+    assert.equal(v.participants[2].peerId, ps[2].id)
+  })
+
   it('the catalog merges a report into a known snapshot durably and ignores one for an unknown snapshot', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'snapmesh-copies-'))
     const cat = new Catalog({ path: dir, clock: () => 3000 })
