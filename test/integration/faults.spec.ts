@@ -170,8 +170,8 @@ describe('integration / faults: an agent that joins while a snapshot runs', func
     await fs.writeFile(path.join(j1.dir, 'slow'), '')
     const created = await j2.client.createSnapshot({ tag: 'during-join' })
     const j3 = await cluster.add(spec('j3'))
-    await fs.rm(path.join(j1.dir, 'slow'))
     assert.equal((await j2.client.getSnapshot(created.id)).status, 'running', 'the snapshot ended before the joiner was up')
+    await fs.rm(path.join(j1.dir, 'slow'))
 
     for (const agent of [j1, j2]) {
       const snap = await ended(agent, created.id, 40_000)
