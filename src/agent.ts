@@ -615,7 +615,12 @@ export class Agent implements AdminBackend {
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       peers: { known: known.length, connected: (await this.memberPeers()).length },
       snapshots: (await this.catalog.list()).length,
-      dataDir: this.config.dataDir
+      dataDir: this.config.dataDir,
+      apps: (() => {
+        const a = this.apps.status()
+        return { socket: a.socket, connected: a.apps, pendingCuts: a.snapshots.filter(x => x.pending.length > 0).map(x => ({ id: x.id, pending: x.pending })) }
+      })(),
+      frozenFor: this.protocol.frozen()
     }
   }
 

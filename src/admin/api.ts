@@ -96,6 +96,10 @@ export interface StatusView {
   peers: { known: number, connected: number }
   snapshots: number
   dataDir: string
+  /** the app socket, the apps connected to it, and app cuts still waiting for channel state */
+  apps?: { socket: string, connected: string[], pendingCuts: Array<{ id: string, pending: string[] }> }
+  /** barrier snapshots this host is frozen for right now */
+  frozenFor?: string[]
 }
 
 export interface CreateSnapshotRequest {

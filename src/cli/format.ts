@@ -76,6 +76,9 @@ export function describeStatus (s: StatusView): string {
     `peers      ${s.peers.connected} connected, ${s.peers.known} known`,
     `snapshots  ${s.snapshots}`,
     `data       ${s.dataDir}`,
+    ...(s.apps != null ? [`apps       ${s.apps.connected.length === 0 ? 'none connected' : s.apps.connected.join(', ')} (socket ${s.apps.socket})`] : []),
+    ...(s.apps?.pendingCuts ?? []).map(c => `app cut    ${c.id.slice(0, 8)} waiting for ${c.pending.join(', ')}`),
+    ...(s.frozenFor != null && s.frozenFor.length > 0 ? [`frozen     for ${s.frozenFor.map(id => id.slice(0, 8)).join(', ')}`] : []),
     ...s.addresses.map(a => `listening  ${a}`)
   ].join('\n') + '\n'
 }

@@ -23,6 +23,7 @@ describe('integration / bank: app channels and app state in consistent cuts', fu
     await cluster.start()
     await meshed(cluster)
     for (const agent of cluster.agents) banks.push(await new Bank({ socket: appSocketOf(agent), label: agent.name, balance: BALANCE }).start())
+    for (const agent of cluster.agents) assert.deepEqual((await agent.client.status()).apps?.connected, ['bank'], `${agent.name} lists its app`)
   })
 
   after(async () => {

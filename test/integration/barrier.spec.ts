@@ -91,6 +91,9 @@ describe('integration / barrier snapshots', function () {
       const before = (await hookLog(victim.dir)).length
       const created = await cluster.get('b2').client.createSnapshot({ consistency: 'barrier' })
       await waitFor('b3 to freeze', async () => (await hookLog(victim.dir)).length > before, 20_000, 100)
+      // b1 is still freezing: b3 says it is frozen, for this snapshot
+      const st = await cli(['--socket', victim.socket, 'status'])
+      assert.match(st.stdout, new RegExp(`frozen\\s+for ${created.id.slice(0, 8)}`))
       await victim.kill()
       assert.deepEqual((await hookLog(victim.dir)).slice(before).map(e => e.what), ['freeze'])
       await victim.start()
