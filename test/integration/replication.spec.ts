@@ -84,7 +84,8 @@ describe('integration / replication and disaster recovery', function () {
     assert.equal(flippedProblems.length, 1, JSON.stringify(flippedProblems))
     assert.equal(flippedProblems[0].cid, biggest.cid)
     assert.equal(flippedProblems[0].holder, holder.peerId)
-    assert.equal(flippedProblems[0].state, 'corrupt')
+    // corrupt, or missing when a read found it corrupt first and moved it to quarantine
+    assert.ok(['corrupt', 'missing'].includes(flippedProblems[0].state), JSON.stringify(flippedProblems))
     assert.equal(flippedProblems[0].path, 'files/docs/deep/b.bin', 'the only file big enough to hold the largest chunk')
     const fixed = await cli(['--socket', cluster.get('r5').socket, 'verify', snap.id, '--repair', '--json'], { timeoutMs: 60_000 })
     assert.equal(fixed.code, 0, fixed.stdout + fixed.stderr)
