@@ -18,6 +18,8 @@ import { BlockExchange, RemoteBlockGetter } from './exchange/index.js'
 import { COPIES_TOPIC, Catalog, Republisher, selectors, validators, headKey, recordKey, encodeRecord, decodeRecord, decodeHead, signHead, markerOf, recordFromState, decodeCopyReport, encodeCopyReport, signCopyReport, type CopyReport, type SnapshotRecord } from './metadata/index.js'
 import { BLOCKS_PROTOCOL, PeerKeeper, createNode, loadOrCreateIdentity, readPsk, type SnapmeshNode } from './node/index.js'
 import { Replicator, verifyCopies } from './replication/index.js'
+import { BlockHealer } from './replication/heal.js'
+import { weight } from './replication/placement.js'
 import { placementFor, takeOver, takerFor } from './replication/takeover.js'
 import { restore } from './restore/index.js'
 import { SNAPSHOT_TOPIC, SnapshotProtocol, decodeMessage, scheduledSnapshotId, validateGossip, signResult, type Marker, type ResultBody, type SeenKind, type SnapshotState } from './snapshot/index.js'
@@ -51,6 +53,7 @@ export class Agent implements AdminBackend {
   private keeper!: PeerKeeper
   private republisher!: Republisher
   private replicator!: Replicator
+  private healer?: BlockHealer
   private apps!: AppHub
   /** serialises captures: one snapshot's local part at a time */
   private captureChain: Promise<unknown> = Promise.resolve()
@@ -73,7 +76,7 @@ export class Agent implements AdminBackend {
     this.peerId = identity.peerId
     const psk = c.psk != null ? await readPsk(c.psk) : undefined
 
-    this.blocks = new FsBlockStore({ path: path.join(c.dataDir, 'store') })
+    this.blocks = new FsBlockStore({ path: path.join(c.dataDir, 'store'), onCorrupt: (cid) => { this.healer?.corrupt(cid) } })
     await this.blocks.start()
     this.catalog = new Catalog({ path: path.join(c.dataDir, 'catalog') })
     await this.catalog.start()
@@ -104,6 +107,17 @@ export class Agent implements AdminBackend {
       bytesPerSecond: c.replication.bandwidthMBps * 1e6
     })
     await this.replicator.start()
+    // a block any read found corrupt is quarantined by the store and fetched again from a member
+    // that holds an intact copy: the members of highest placement weight for it first
+    this.healer = new BlockHealer({
+      blocks: this.blocks,
+      fetch: async (cid, options) => {
+        const members = await this.memberPeers()
+        const ranked = members.map(p => ({ p, w: weight(cid, p) })).sort((a, b) => a.w === b.w ? 0 : a.w > b.w ? -1 : 1).map(x => x.p)
+        return new RemoteBlockGetter({ blocks: this.blocks, exchange: this.exchange }, { holders: ranked }).get(cid, options)
+      }
+    })
+    await this.healer.start()
 
     const lamport = Number(await this.catalog.getMeta('lamport') ?? 0)
     this.protocol = new SnapshotProtocol({
@@ -205,6 +219,7 @@ export class Agent implements AdminBackend {
     await this.captureChain.catch(() => {})
     await this.republisher?.stop().catch(() => {})
     await this.keeper?.stop().catch(() => {})
+    await this.healer?.stop().catch(() => {})
     await this.replicator?.stop().catch(() => {})
     await this.exchange?.stop().catch(() => {})
     await Promise.resolve(this.node?.stop()).catch(() => {})
@@ -620,7 +635,8 @@ export class Agent implements AdminBackend {
         const a = this.apps.status()
         return { socket: a.socket, connected: a.apps, pendingCuts: a.snapshots.filter(x => x.pending.length > 0).map(x => ({ id: x.id, pending: x.pending })) }
       })(),
-      frozenFor: this.protocol.frozen()
+      frozenFor: this.protocol.frozen(),
+      quarantine: this.healer?.stats() ?? { quarantined: 0, replaced: 0, failed: 0, pending: 0 }
     }
   }
 

@@ -100,6 +100,9 @@ export interface StatusView {
   apps?: { socket: string, connected: string[], pendingCuts: Array<{ id: string, pending: string[] }> }
   /** barrier snapshots this host is frozen for right now */
   frozenFor?: string[]
+  /** blocks that reads found corrupt since start (moved to quarantine/), and how many were replaced
+   * with a verified copy from another member, given up on, or are still waiting */
+  quarantine?: { quarantined: number, replaced: number, failed: number, pending: number }
 }
 
 export interface CreateSnapshotRequest {

@@ -78,6 +78,7 @@ export function describeStatus (s: StatusView): string {
     `data       ${s.dataDir}`,
     ...(s.apps != null ? [`apps       ${s.apps.connected.length === 0 ? 'none connected' : s.apps.connected.join(', ')} (socket ${s.apps.socket})`] : []),
     ...(s.apps?.pendingCuts ?? []).map(c => `app cut    ${c.id.slice(0, 8)} waiting for ${c.pending.join(', ')}`),
+    ...(s.quarantine != null && s.quarantine.quarantined > 0 ? [`quarantine ${s.quarantine.quarantined} corrupt blocks found, ${s.quarantine.replaced} replaced, ${s.quarantine.failed} not replaceable, ${s.quarantine.pending} waiting`] : []),
     ...(s.frozenFor != null && s.frozenFor.length > 0 ? [`frozen     for ${s.frozenFor.map(id => id.slice(0, 8)).join(', ')}`] : []),
     ...s.addresses.map(a => `listening  ${a}`)
   ].join('\n') + '\n'

@@ -50,18 +50,23 @@ async function pathsOf (getter: BlockGetter, root: CID, options: AbortOptions): 
 
 /**
  * A verified copy to check a holder's proof against, taken from this agent's store or from another
- * holder than the one challenged (reading a corrupt copy quarantines it, which would hide the
- * damage from the challenge), else from anyone the getter knows.
+ * holder than the one challenged, else from anyone the getter knows. A copy found corrupt on the way
+ * is reported through `corrupt`: the read quarantines it and the holder replaces it, so a later
+ * challenge of that holder would no longer see the damage.
  */
-async function referenceCopy (components: { blocks: Pick<Blocks, 'has' | 'get'>, exchange: Pick<BlockExchange, 'fetch'>, getter: BlockGetter }, cid: CID, others: string[], options: AbortOptions): Promise<Uint8Array | undefined> {
+async function referenceCopy (components: { blocks: Pick<Blocks, 'has' | 'get'>, exchange: Pick<BlockExchange, 'fetch'>, getter: BlockGetter }, cid: CID, self: string, others: string[], corrupt: (holder: string, message: string) => void, options: AbortOptions): Promise<Uint8Array | undefined> {
   try {
     if (await components.blocks.has(cid, options)) return await components.blocks.get(cid, options)
-  } catch {}
+  } catch (err: any) {
+    if (err.code === 'ERR_CORRUPT_BLOCK') corrupt(self, String(err.message))
+  }
   for (const h of others) {
     try {
       const [bytes] = await components.exchange.fetch(h, [cid], options)
       if (bytes != null) return bytes
-    } catch {}
+    } catch (err: any) {
+      if (err.code === 'ERR_CORRUPT_BLOCK') corrupt(h, String(err.message))
+    }
   }
   try {
     return await components.getter.get(cid, options)
@@ -87,8 +92,12 @@ export async function verifyCopies (components: { blocks: Pick<Blocks, 'has' | '
     }
   }
   const problems: VerifyProblem[] = []
+  /** `holder cid` of every copy already found bad: each is reported once */
+  const found = new Set<string>()
+  const isHolder = (holder: string, cid: CID): boolean => perHolder.get(holder)?.some(c => c.equals(cid)) === true
   const report = (holder: string, cid: CID, state: CopyState | 'unproven' | 'unreachable', message?: string): void => {
-    if (state === 'ok') return
+    if (state === 'ok' || found.has(`${holder} ${cid.toString()}`)) return
+    found.add(`${holder} ${cid.toString()}`)
     const p: VerifyProblem = { holder, cid: cid.toString(), path: paths.get(cid.toString()) ?? '(manifest)', state }
     if (message != null) p.message = message
     problems.push(p)
@@ -96,6 +105,7 @@ export async function verifyCopies (components: { blocks: Pick<Blocks, 'has' | '
   for (const [holder, cids] of perHolder) {
     if (holder === init.self) {
       for (const cid of cids) {
+        if (found.has(`${holder} ${cid.toString()}`)) continue
         try {
           if (!await components.blocks.has(cid, options)) { report(holder, cid, 'missing'); continue }
           await components.blocks.get(cid, options)
@@ -121,7 +131,10 @@ export async function verifyCopies (components: { blocks: Pick<Blocks, 'has' | '
         } else {
           // proof of holding: one verified copy here, a fresh challenge per holder and block
           for (const cid of batch) {
-            const copy = await referenceCopy(components, cid, init.holdersFor(cid).filter(h => h !== holder && h !== init.self), options)
+            if (found.has(`${holder} ${cid.toString()}`)) continue
+            const copy = await referenceCopy(components, cid, init.self, init.holdersFor(cid).filter(h => h !== holder && h !== init.self), (h, message) => {
+              if (isHolder(h, cid)) report(h, cid, 'corrupt', message)
+            }, options)
             const challenge = copy != null ? newChallenge(copy.byteLength) : undefined
             const [answer] = await components.exchange.check(holder, [cid], { ...options, challenge })
             if (answer.state === 'ok' && copy != null && challenge != null &&

@@ -39,6 +39,8 @@ export interface Blocks extends BlockGetter {
 export interface FsBlockStoreInit {
   /** folder that holds the store; blocks live in `<path>/blocks` */
   path: string
+  /** called after a read found a block corrupt and moved it to quarantine/, so a good copy can be fetched */
+  onCorrupt?: (cid: CID) => void
 }
 
 function sha256 (bytes: BlockBytes): Uint8Array {
@@ -130,10 +132,12 @@ export class FsBlockStore implements Blocks, Startable {
   private started = false
 
   private readonly quarantine: string
+  private readonly onCorrupt?: (cid: CID) => void
 
   constructor (init: FsBlockStoreInit) {
     this.root = path.join(init.path, 'blocks')
     this.quarantine = path.join(init.path, 'quarantine')
+    this.onCorrupt = init.onCorrupt
   }
 
   isStarted (): boolean {
@@ -200,6 +204,13 @@ export class FsBlockStore implements Blocks, Startable {
       // a corrupt copy is moved aside, so that the block counts as absent and a good copy can
       // take its place; the bad bytes stay in quarantine/ for inspection
       const kept = await this.quarantineFile(cid, file)
+      if (kept != null) {
+        try {
+          this.onCorrupt?.(cid)
+        } catch (err: any) {
+          log.error('corrupt block listener failed for %s: %s', cid, err.message)
+        }
+      }
       throw new CorruptBlockError(`block ${cid.toString()} is corrupt: the ${bytes.byteLength} bytes in ${file} do not hash to its CID${kept != null ? ` (moved to ${kept})` : ''}`)
     }
     return bytes
