@@ -3,16 +3,14 @@ import fs from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { Bank, checkSnapshot, prng, restoreAll } from '../../scripts/bank.js'
 import { AppHub } from '../../src/apps/index.js'
-import { createNode, type SnapmeshNode } from '../../src/node/index.js'
+import type { SnapmeshNode } from '../../src/node/index.js'
 import { marker } from '../snapshot/fixtures.js'
 import type { Marker } from '../../src/snapshot/index.js'
+import { loopbackNode } from '../node/fixtures.js'
 
-async function node (): Promise<SnapmeshNode> {
-  return createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], validators: {}, selectors: {}, maxMessageBytes: 64 * 1024, agentVersion: 'snapmesh/test' })
-}
+const node = loopbackNode
 
 /** a raw app socket connection that collects the agent's lines */
 async function raw (socket: string): Promise<{ send: (line: string) => void, next: () => Promise<any>, close: () => void }> {

@@ -2,26 +2,16 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import * as dagCbor from '@ipld/dag-cbor'
 import { lpStream } from 'it-length-prefixed-stream'
 import { BlockExchange, MAX_WANTS, RemoteBlockGetter, newChallenge, proveHolding } from '../../src/exchange/index.js'
-import { BLOCKS_PROTOCOL, BLOCKS_SESSION_PROTOCOL, createNode, type SnapmeshNode } from '../../src/node/index.js'
+import { BLOCKS_PROTOCOL, BLOCKS_SESSION_PROTOCOL, type SnapmeshNode } from '../../src/node/index.js'
 import { FsBlockStore, RAW, cidForBytes } from '../../src/store/index.js'
 import type { Blocks } from '../../src/store/index.js'
 import type { CID } from 'multiformats/cid'
+import { loopbackNode } from '../node/fixtures.js'
 
-async function node (): Promise<SnapmeshNode> {
-  return createNode({
-    privateKey: await generateKeyPair('Ed25519'),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    bootstrap: [],
-    validators: {},
-    selectors: {},
-    maxMessageBytes: 64 * 1024,
-    agentVersion: 'snapmesh/test'
-  })
-}
+const node = loopbackNode
 
 /** a holder that answers with other bytes than the ones asked for */
 class LyingStore implements Pick<Blocks, 'get' | 'has'> {

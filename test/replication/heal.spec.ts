@@ -3,25 +3,15 @@ import crypto from 'node:crypto'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { BlockExchange, RemoteBlockGetter } from '../../src/exchange/index.js'
-import { createNode, type SnapmeshNode } from '../../src/node/index.js'
+import type { SnapmeshNode } from '../../src/node/index.js'
 import { BlockHealer } from '../../src/replication/heal.js'
 import { CorruptBlockError, FsBlockStore, RAW, cidForBytes } from '../../src/store/index.js'
 import type { Blocks } from '../../src/store/index.js'
 import type { CID } from 'multiformats/cid'
+import { loopbackNode } from '../node/fixtures.js'
 
-async function node (): Promise<SnapmeshNode> {
-  return createNode({
-    privateKey: await generateKeyPair('Ed25519'),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    bootstrap: [],
-    validators: {},
-    selectors: {},
-    maxMessageBytes: 64 * 1024,
-    agentVersion: 'snapmesh/test'
-  })
-}
+const node = loopbackNode
 
 /** a member that says it has every block and serves other bytes */
 class LyingStore implements Pick<Blocks, 'get' | 'has'> {
