@@ -15,19 +15,20 @@ import { APPS_SOURCE, createAppHub, type AppHub } from './apps/index.js'
 import { capture } from './capture/index.js'
 import { loadConfig, type Config } from './config/index.js'
 import { BlockExchange, RemoteBlockGetter } from './exchange/index.js'
-import { COPIES_TOPIC, Catalog, Republisher, selectors, validators, headKey, recordKey, encodeRecord, decodeRecord, decodeHead, signHead, markerOf, recordFromState, decodeCopyReport, encodeCopyReport, signCopyReport, type CopyReport, type SnapshotRecord } from './metadata/index.js'
+import { COPIES_TOPIC, FORGET_TOPIC, ForgottenSnapshotError, decodeForgetNotice, encodeForgetNotice, signForgetNotice, type ForgetNotice, Catalog, Republisher, selectors, validators, headKey, recordKey, encodeRecord, decodeRecord, decodeHead, signHead, markerOf, recordFromState, decodeCopyReport, encodeCopyReport, signCopyReport, type CopyReport, type SnapshotRecord } from './metadata/index.js'
 import { BLOCKS_PROTOCOL, PeerKeeper, createNode, loadOrCreateIdentity, readPsk, type SnapmeshNode } from './node/index.js'
 import { Replicator, verifyCopies } from './replication/index.js'
 import { BlockHealer } from './replication/heal.js'
 import { weight } from './replication/placement.js'
 import { placementFor, takeOver, takerFor } from './replication/takeover.js'
 import { restore } from './restore/index.js'
-import { SNAPSHOT_TOPIC, SnapshotProtocol, decodeMessage, scheduledSnapshotId, validateGossip, signResult, type Marker, type ResultBody, type SeenKind, type SnapshotState } from './snapshot/index.js'
+import { applyPolicy, policyProblem, prune, type KeptRoot, type PruneStats, type RetentionPolicy } from './retention/index.js'
+import { SNAPSHOT_TOPIC, SnapshotProtocol, computeStatus, decodeMessage, scheduledSnapshotId, validateGossip, signResult, type Marker, type ResultBody, type SeenKind, type SnapshotState } from './snapshot/index.js'
 import { runPostHooks, runPreHooks } from './hooks/index.js'
 import { FsBlockStore } from './store/index.js'
 import { AgentError, NotFoundError, InvalidRequestError } from './errors.js'
 import { toSnapshotView } from './views.js'
-import type { AdminBackend, CreateSnapshotRequest, PeerView, ProgressView, RestoreRequest, RestoreResultView, SnapshotView, StatusView, VerifyRequest, VerifyResultView } from './admin/api.js'
+import type { AdminBackend, CreateSnapshotRequest, ForgetRequest, ForgetResultView, PeerView, PruneRequest, PruneResultView, ProgressView, RestoreRequest, RestoreResultView, SnapshotView, StatusView, VerifyRequest, VerifyResultView } from './admin/api.js'
 import type { AbortOptions, PeerId, PrivateKey } from '@libp2p/interface'
 
 const log = logger('snapmesh:agent')
@@ -170,6 +171,23 @@ export class Agent implements AdminBackend {
         .catch(err => { log.error('handling a copy report failed: %s', err.message) })
     })
     pubsub.subscribe(COPIES_TOPIC)
+    pubsub.topicValidators.set(FORGET_TOPIC, async (propagationSource, msg) => {
+      if (msg.type !== 'signed') return TopicValidatorResult.Reject
+      try {
+        const notice = await decodeForgetNotice(msg.data)
+        if (notice.by !== msg.from.toString()) throw new Error(`forget notice names ${notice.by} but was sent by ${msg.from.toString()}`)
+        return TopicValidatorResult.Accept
+      } catch (err: any) {
+        log('forget notice from %s via %s rejected: %s', msg.from, propagationSource, err.message)
+        return TopicValidatorResult.Reject
+      }
+    })
+    pubsub.addEventListener('message', (evt) => {
+      if (evt.detail.topic !== FORGET_TOPIC || evt.detail.type !== 'signed') return
+      decodeForgetNotice(evt.detail.data).then(async notice => { await this.applyForget(notice) })
+        .catch(err => { log.error('handling a forget notice failed: %s', err.message) })
+    })
+    pubsub.subscribe(FORGET_TOPIC)
 
     this.keeper = new PeerKeeper({ libp2p: this.node }, {
       bootstrap: c.bootstrap,
@@ -214,6 +232,7 @@ export class Agent implements AdminBackend {
   async stop (): Promise<void> {
     this.shutdown.abort()
     for (const t of this.timers) clearInterval(t)
+    clearTimeout(this.pruneTimer)
     await this.admin?.stop().catch(() => {})
     await this.apps?.stop().catch(() => {})
     await this.captureChain.catch(() => {})
@@ -283,8 +302,8 @@ export class Agent implements AdminBackend {
       if (msg.schedule != null) {
         // another agent's firing of a schedule slot: merged into the snapshot while it is live
         if (this.protocol.seen(msg.id, 'marker', msg.initiator)) return
-        if (this.protocol.get(msg.id) == null && (await this.catalog.get(msg.id).catch(() => undefined)) != null) return
-      } else if (this.protocol.seen(msg.id, 'marker') || (await this.catalog.get(msg.id).catch(() => undefined)) != null) {
+        if (this.protocol.get(msg.id) == null && await this.known(msg.id)) return
+      } else if (this.protocol.seen(msg.id, 'marker') || await this.known(msg.id)) {
         return
       }
       await this.protocol.handleMarker(msg)
@@ -295,9 +314,15 @@ export class Agent implements AdminBackend {
     }
   }
 
+  /** the catalog has the snapshot's record, or the notice it was forgotten by: its marker is not captured again */
+  private async known (id: string): Promise<boolean> {
+    if ((await this.catalog.get(id).catch(() => undefined)) != null) return true
+    return (await this.catalog.forgotten(id).catch(() => undefined)) != null
+  }
+
   /** a peer's app message carried a snapshot this agent had not seen: take part as on its marker */
   private async onAppMarker (marker: Marker): Promise<void> {
-    if (this.protocol.seen(marker.id, 'marker') || (await this.catalog.get(marker.id).catch(() => undefined)) != null) return
+    if (this.protocol.seen(marker.id, 'marker') || await this.known(marker.id)) return
     await this.protocol.handleMarker(marker)
   }
 
@@ -368,6 +393,7 @@ export class Agent implements AdminBackend {
       // a slot this agent already took part in before a restart (another agent's firing may have
       // come first, on a clock ahead of this one): known from the catalog, never captured again
       const id = scheduledSnapshotId(schedule, slot)
+      if (await this.catalog.forgotten(id) != null) return
       const known = this.protocol.get(id) == null ? await this.catalog.get(id).catch(() => undefined) : undefined
       if (known != null) this.protocol.adopt(markerOf(known), known.results)
       const expected = [this.id, ...await this.memberPeers()]
@@ -521,7 +547,10 @@ export class Agent implements AdminBackend {
     void this.catalog.setMeta('lamport', String(this.protocol.lamport)).catch(() => {})
     this.catalog.put(record).then(async (merged: SnapshotRecord) => {
       if (merged.status !== 'running') await this.publishRecord(merged)
-    }).catch((err: Error) => { log.error('storing snapshot %s failed: %s', state.marker.id, err.message) })
+    }).catch((err: Error) => {
+      if (err instanceof ForgottenSnapshotError) log('snapshot %s changed after it was forgotten: not stored', state.marker.id.slice(0, 8))
+      else log.error('storing snapshot %s failed: %s', state.marker.id, err.message)
+    })
   }
 
   /** stores a final record in the DHT under its CID and updates this agent's head */
@@ -547,7 +576,8 @@ export class Agent implements AdminBackend {
     }
     const seq = Number(await this.catalog.getMeta('head-seq') ?? 0) + 1
     await this.catalog.setMeta('head-seq', String(seq))
-    const head = await signHead(this.privateKey, { peerId: this.id, seq, snapshots })
+    const forgotten = await this.catalog.listForgotten()
+    const head = await signHead(this.privateKey, { peerId: this.id, seq, snapshots, forgotten })
     await this.republisher.publish(headKey(this.id), head, { signal })
   }
 
@@ -588,7 +618,11 @@ export class Agent implements AdminBackend {
           log('bad head from %s: %s', peer, err.message)
           continue
         }
+        for (const notice of head.forgotten) {
+          if (await this.catalog.forgotten(notice.id) == null) await this.applyForget(notice)
+        }
         for (const s of head.snapshots) {
+          if (await this.catalog.forgotten(s.id) != null) continue
           const have = await this.catalog.get(s.id).catch(() => undefined)
           if (have != null && have.status !== 'running' && (await encodeRecord(have)).cid.equals(s.cid)) continue
           wanted.set(s.cid.toString(), s.cid)
@@ -603,7 +637,7 @@ export class Agent implements AdminBackend {
           this.protocol.adopt(markerOf(merged), merged.results)
           if (merged.status !== 'running') await this.publishRecord(merged).catch(() => {})
         } catch (err: any) {
-          log('record %s rejected: %s', cid, err.message)
+          if (!(err instanceof ForgottenSnapshotError)) log('record %s rejected: %s', cid, err.message)
         }
       }
     } finally {
@@ -616,6 +650,142 @@ export class Agent implements AdminBackend {
     for (const rec of await this.catalog.list()) {
       if (rec.status !== 'running') await this.publishRecord(rec).catch(err => { log('publishing %s failed: %s', rec.id, err.message) })
     }
+  }
+
+  // ---- retention: forget and prune -------------------------------------------------------------
+
+  /**
+   * Applies a forget notice (its signature checked): the record goes, the notice stays in its
+   * place, the record is no longer republished, and the head lists the notice so that agents that
+   * missed the gossip learn it. With `prune`, this agent's store is pruned soon after.
+   */
+  private async applyForget (notice: ForgetNotice): Promise<boolean> {
+    const live = this.protocol.get(notice.id)
+    if (live != null && computeStatus(live, Date.now()).status === 'running') {
+      log('forget notice for %s ignored: the snapshot is still running here', notice.id.slice(0, 8))
+      return false
+    }
+    const { record, first } = await this.catalog.forget(notice)
+    if (!first) return false
+    log('snapshot %s forgotten by %s', notice.id.slice(0, 8), notice.by)
+    const published = this.published.get(notice.id)
+    if (published != null) this.republisher.forget(recordKey(CID.parse(published)))
+    this.published.delete(notice.id)
+    if (record != null) await this.publishHead(AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(30_000)])).catch(() => {})
+    if (notice.prune) this.schedulePrune()
+    return true
+  }
+
+  private pruneTimer?: ReturnType<typeof setTimeout>
+
+  /** one prune shortly after a burst of forget notices that ask for it */
+  private schedulePrune (): void {
+    if (this.pruneTimer != null || this.shutdown.signal.aborted) return
+    this.pruneTimer = setTimeout(() => {
+      this.pruneTimer = undefined
+      this.prune({}, {}).catch(err => { log.error('prune after forget failed: %s', err.message) })
+    }, 2000)
+    this.pruneTimer.unref()
+  }
+
+  async forget (req: ForgetRequest, options: { signal?: AbortSignal } = {}): Promise<ForgetResultView> {
+    const ids = req.snapshots ?? []
+    if (ids.length > 0 && req.keep != null) throw new InvalidRequestError('give snapshot IDs or keep rules, not both')
+    if (ids.length === 0 && req.keep == null) throw new InvalidRequestError('nothing to forget: give snapshot IDs or at least one keep rule (--keep-last, --keep-daily, ...)')
+    const brief = (r: SnapshotRecord): ForgetResultView['forgotten'][number] => ({ id: r.id, ...(r.tag != null ? { tag: r.tag } : {}), startedAt: new Date(r.startedAt).toISOString(), status: r.status })
+    const doomed: SnapshotRecord[] = []
+    const kept: ForgetResultView['kept'] = []
+    if (req.keep != null) {
+      const k = req.keep
+      const policy: RetentionPolicy = {
+        ...(k.last != null ? { last: k.last } : {}),
+        ...(k.hourly != null ? { hourly: k.hourly } : {}),
+        ...(k.daily != null ? { daily: k.daily } : {}),
+        ...(k.weekly != null ? { weekly: k.weekly } : {}),
+        ...(k.monthly != null ? { monthly: k.monthly } : {}),
+        ...(k.yearly != null ? { yearly: k.yearly } : {}),
+        ...(k.withinSeconds != null ? { within: k.withinSeconds * 1000 } : {}),
+        ...(k.tags != null ? { tags: k.tags } : {})
+      }
+      const problem = policyProblem(policy)
+      if (problem != null) throw new InvalidRequestError(problem)
+      const all = await this.catalog.list(options)
+      const finished = all.filter(r => r.status !== 'running')
+      let decisions
+      try {
+        decisions = applyPolicy(finished.map(r => ({ id: r.id, startedAt: r.startedAt, ...(r.tag != null ? { tag: r.tag } : {}) })), policy)
+      } catch (err: any) {
+        throw new InvalidRequestError(String(err.message))
+      }
+      const byId = new Map(finished.map(r => [r.id, r]))
+      for (const r of all.filter(r => r.status === 'running')) kept.push({ ...brief(r), reasons: ['running'] })
+      for (const d of decisions) {
+        const r = byId.get(d.id)
+        if (r == null) continue
+        if (d.keep) kept.push({ ...brief(r), reasons: d.reasons })
+        else doomed.push(r)
+      }
+    } else {
+      for (const id of ids) {
+        const r = await this.catalog.resolve(id, options)
+        if (r.status === 'running') throw new InvalidRequestError(`snapshot ${r.id.slice(0, 8)} is still running: it can be forgotten once it has ended`)
+        if (!doomed.some(d => d.id === r.id)) doomed.push(r)
+      }
+    }
+    const out: ForgetResultView = { dryRun: req.dryRun === true, forgotten: doomed.map(brief), kept }
+    if (req.dryRun === true) {
+      if (req.prune === true) out.prune = await this.prune({ dryRun: true, without: new Set(doomed.map(d => d.id)) }, options)
+      return out
+    }
+    for (const r of doomed) {
+      options.signal?.throwIfAborted()
+      const notice = await signForgetNotice(this.privateKey, { id: r.id, by: this.id, time: Date.now(), prune: req.prune === true })
+      await this.applyForget(notice)
+      try {
+        await this.node.services.pubsub.publish(FORGET_TOPIC, encodeForgetNotice(notice))
+      } catch (err: any) {
+        // no subscribed peer right now: the notice reaches the others through this agent's head
+        log('forget notice for %s not sent: %s', r.id.slice(0, 8), err.message)
+      }
+    }
+    if (req.prune === true) {
+      clearTimeout(this.pruneTimer)
+      this.pruneTimer = undefined
+      out.prune = await this.prune({}, options)
+    }
+    return out
+  }
+
+  /**
+   * Deletes the blocks that no snapshot this agent knows needs (every participant's part, since
+   * this agent may hold copies of any of them) and that its next capture does not build on. Runs
+   * between captures, never during one.
+   */
+  async prune (req: PruneRequest & { without?: Set<string> }, options: { signal?: AbortSignal } = {}): Promise<PruneResultView> {
+    const run = async (): Promise<PruneStats> => {
+      const roots: KeptRoot[] = []
+      for (const r of await this.catalog.list(options)) {
+        if (req.without?.has(r.id) === true) continue
+        for (const part of r.results) {
+          if (part.status === 'ok' && part.root != null) roots.push({ snapshot: r.id, owner: part.peerId, root: part.root })
+        }
+      }
+      const base = await this.catalog.getMeta(LAST_ROOT)
+      if (base != null) roots.push({ owner: this.id, root: CID.parse(base) })
+      return prune({
+        blocks: this.blocks,
+        getterFor: async (owner) => (await this.getterFor(owner)).getter
+      }, {
+        roots,
+        graceMs: this.config.retention.pruneGraceSeconds * 1000,
+        now: Date.now(),
+        dryRun: req.dryRun === true
+      }, { signal: AbortSignal.any([this.shutdown.signal, ...(options.signal != null ? [options.signal] : [])]) })
+    }
+    const p = this.captureChain.then(run, run)
+    this.captureChain = p.catch(() => {})
+    const stats = await p
+    return { dryRun: stats.dryRun, roots: stats.roots, referenced: stats.referenced, stored: stats.stored, deleted: stats.deleted, bytesFreed: stats.bytesFreed, young: stats.young, durationMs: stats.durationMs }
   }
 
   // ---- AdminBackend -------------------------------------------------------------------------

@@ -165,6 +165,64 @@ export interface VerifyResultView {
   }>
 }
 
+/** Keep rules of `snapmesh forget` (restic's --keep-* in spirit); counts may be -1 for no limit. */
+export interface KeepRules {
+  /** the N most recent snapshots */
+  last?: number
+  /** the newest snapshot of each of the N most recent hours (days, ISO weeks, months, years; UTC) that have one */
+  hourly?: number
+  daily?: number
+  weekly?: number
+  monthly?: number
+  yearly?: number
+  /** every snapshot started at most this many seconds before the newest one */
+  withinSeconds?: number
+  /** every snapshot with one of these tags */
+  tags?: string[]
+}
+
+export interface ForgetRequest {
+  /** snapshot IDs or unique prefixes to forget; or else `keep` */
+  snapshots?: string[]
+  /** forget every finished snapshot these rules do not keep (running snapshots are always kept) */
+  keep?: KeepRules
+  /** say what would be forgotten, forget nothing */
+  dryRun?: boolean
+  /** then delete the blocks no kept snapshot needs, here and on every agent the notices reach */
+  prune?: boolean
+}
+
+export interface ForgetResultView {
+  dryRun: boolean
+  /** the snapshots forgotten (or, in a dry run, that would be), newest first */
+  forgotten: Array<{ id: string, tag?: string, startedAt: string, status: SnapshotStatus }>
+  /** with keep rules: the snapshots kept and why (e.g. "last", "daily 2026-12-03") */
+  kept: Array<{ id: string, tag?: string, startedAt: string, status: SnapshotStatus, reasons: string[] }>
+  /** this agent's prune, when asked for */
+  prune?: PruneResultView
+}
+
+export interface PruneRequest {
+  /** count what would be deleted, delete nothing */
+  dryRun?: boolean
+}
+
+export interface PruneResultView {
+  dryRun: boolean
+  /** manifest roots walked: every part of every snapshot this agent knows, and its incremental base */
+  roots: number
+  /** distinct blocks those roots reach */
+  referenced: number
+  /** blocks in this agent's store before the prune */
+  stored: number
+  /** blocks deleted (or that would be) */
+  deleted: number
+  bytesFreed: number
+  /** unreferenced blocks kept because they are younger than retention.pruneGraceSeconds */
+  young: number
+  durationMs: number
+}
+
 /** Progress events streamed as NDJSON by long operations. */
 export type ProgressView =
   | { type: 'progress', phase: string, files: number, bytes: number, totalBytes?: number }
@@ -192,4 +250,6 @@ export interface AdminBackend {
   getSnapshot(id: string): Promise<SnapshotView>
   restore(req: RestoreRequest, options: AbortOptionsLike & { onProgress?: (ev: ProgressView) => void }): Promise<RestoreResultView>
   verify(req: VerifyRequest, options: AbortOptionsLike): Promise<VerifyResultView>
+  forget(req: ForgetRequest, options: AbortOptionsLike): Promise<ForgetResultView>
+  prune(req: PruneRequest, options: AbortOptionsLike): Promise<PruneResultView>
 }

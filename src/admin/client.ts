@@ -1,7 +1,7 @@
 import http from 'node:http'
 import { AdminError, AgentNotRunningError } from './errors.js'
 import { statusForCode } from './http-utils.js'
-import type { CreateSnapshotRequest, PeerView, ProgressView, RestoreRequest, RestoreResultView, SnapshotView, StatusView, VerifyRequest, VerifyResultView } from './api.js'
+import type { CreateSnapshotRequest, ForgetRequest, ForgetResultView, PeerView, ProgressView, PruneRequest, PruneResultView, RestoreRequest, RestoreResultView, SnapshotView, StatusView, VerifyRequest, VerifyResultView } from './api.js'
 import type { AbortOptions } from '@libp2p/interface'
 
 export { AdminError, AgentNotRunningError } from './errors.js'
@@ -61,6 +61,14 @@ export class AdminClient {
 
   async verify (req: VerifyRequest, options: AbortOptions = {}): Promise<VerifyResultView> {
     return this.request('POST', '/v1/verify', { ...options, body: req }) as Promise<VerifyResultView>
+  }
+
+  async forget (req: ForgetRequest, options: AbortOptions = {}): Promise<ForgetResultView> {
+    return this.request('POST', '/v1/forget', { ...options, body: req }) as Promise<ForgetResultView>
+  }
+
+  async prune (req: PruneRequest = {}, options: AbortOptions = {}): Promise<PruneResultView> {
+    return this.request('POST', '/v1/prune', { ...options, body: req }) as Promise<PruneResultView>
   }
 
   /**

@@ -1,7 +1,7 @@
 import { InvalidRequestError, MethodNotAllowedError, RouteNotFoundError } from './errors.js'
 import { codeOf, messageOf, readJsonBody, sendJson, sleep } from './http-utils.js'
-import { checkBody, validateCreate, validateRestore, validateVerify } from './schemas.js'
-import type { AdminBackend, CreateSnapshotRequest, ProgressView, RestoreRequest, SnapshotView, VerifyRequest } from './api.js'
+import { checkBody, validateCreate, validateForget, validatePrune, validateRestore, validateVerify } from './schemas.js'
+import type { AdminBackend, CreateSnapshotRequest, ForgetRequest, ProgressView, PruneRequest, RestoreRequest, SnapshotView, VerifyRequest } from './api.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
 export interface RouteContext {
@@ -153,6 +153,24 @@ export const routes: Route[] = [
         const body = checkBody<VerifyRequest>(validateVerify, await readJsonBody(ctx.req, ctx.maxBodyBytes, { signal: ctx.signal }))
         const report = await ctx.backend.verify(body, { signal: ctx.signal })
         sendJson(ctx.res, 200, report)
+      }
+    }
+  },
+  {
+    path: ['forget'],
+    methods: {
+      POST: async ctx => {
+        const body = checkBody<ForgetRequest>(validateForget, await readJsonBody(ctx.req, ctx.maxBodyBytes, { signal: ctx.signal }))
+        sendJson(ctx.res, 200, await ctx.backend.forget(body, { signal: ctx.signal }))
+      }
+    }
+  },
+  {
+    path: ['prune'],
+    methods: {
+      POST: async ctx => {
+        const body = checkBody<PruneRequest>(validatePrune, await readJsonBody(ctx.req, ctx.maxBodyBytes, { signal: ctx.signal }))
+        sendJson(ctx.res, 200, await ctx.backend.prune(body, { signal: ctx.signal }))
       }
     }
   }

@@ -39,6 +39,40 @@ export const validateVerify = ajv.compile({
   }
 })
 
+const count = { type: 'integer', minimum: -1, maximum: 1000000 }
+
+export const validateForget = ajv.compile({
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    snapshots: { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'string', minLength: 1, maxLength: 64 } },
+    keep: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        last: count,
+        hourly: count,
+        daily: count,
+        weekly: count,
+        monthly: count,
+        yearly: count,
+        withinSeconds: { type: 'number', minimum: 0, maximum: 1e10 },
+        tags: { type: 'array', maxItems: 100, items: { type: 'string', minLength: 1, maxLength: 256 } }
+      }
+    },
+    dryRun: { type: 'boolean' },
+    prune: { type: 'boolean' }
+  }
+})
+
+export const validatePrune = ajv.compile({
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    dryRun: { type: 'boolean' }
+  }
+})
+
 /** The first schema error as a sentence naming the field, e.g. `field "tag" must be string`. */
 export function describeErrors (errors: ErrorObject[] | null | undefined): string {
   const e = errors?.[0]

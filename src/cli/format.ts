@@ -1,4 +1,4 @@
-import type { ParticipantView, PeerView, SnapshotView, StatusView, VerifyResultView } from '../admin/api.js'
+import type { ForgetResultView, ParticipantView, PeerView, PruneResultView, SnapshotView, StatusView, VerifyResultView } from '../admin/api.js'
 
 /** `1536` → `1.5 KiB` */
 export function humanBytes (n: number): string {
@@ -126,6 +126,29 @@ export function describeVerify (report: VerifyResultView): string {
   }
   lines.push(report.ok ? 'no problems left' : 'problems found')
   return lines.join('\n') + '\n'
+}
+
+export function describePrune (p: PruneResultView): string {
+  const verb = p.dryRun ? 'would delete' : 'deleted'
+  const young = p.young > 0 ? `; ${p.young} unreferenced blocks kept as younger than the prune grace period` : ''
+  return `prune: ${p.stored} blocks stored, ${p.referenced} referenced by ${p.roots} manifest roots; ${verb} ${p.deleted} blocks (${humanBytes(p.bytesFreed)})${young}\n`
+}
+
+export function describeForget (r: ForgetResultView): string {
+  const out: string[] = []
+  if (r.kept.length > 0) {
+    out.push(`keep ${r.kept.length} snapshots:`)
+    out.push(table(['ID', 'STARTED', 'TAG', 'STATUS', 'REASONS'], r.kept.map(k => [k.id.slice(0, 8), shortTime(k.startedAt), k.tag ?? '', k.status, k.reasons.join(', ')])).trimEnd())
+  }
+  const verb = r.dryRun ? 'would forget' : 'forgot'
+  if (r.forgotten.length === 0) out.push(`${r.dryRun ? 'would forget' : 'forgot'} no snapshots`)
+  else {
+    out.push(`${verb} ${r.forgotten.length} snapshots:`)
+    out.push(table(['ID', 'STARTED', 'TAG', 'STATUS'], r.forgotten.map(k => [k.id.slice(0, 8), shortTime(k.startedAt), k.tag ?? '', k.status])).trimEnd())
+  }
+  let text = out.join('\n') + '\n'
+  if (r.prune != null) text += describePrune(r.prune)
+  return text
 }
 
 /** `[#########-----------]` of `width` cells for a fraction from 0 to 1 */

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander'
 import { agentCommand } from './commands/agent.js'
+import { forgetCommand, pruneCommand } from './commands/forget.js'
 import { idCommand } from './commands/id.js'
 import { keygenCommand } from './commands/keygen.js'
 import { peersCommand } from './commands/peers.js'
@@ -37,6 +38,8 @@ export function createProgram (): Command {
   program.addCommand(snapshotCommand(globals))
   program.addCommand(restoreCommand(globals))
   program.addCommand(verifyCommand(globals))
+  program.addCommand(forgetCommand(globals))
+  program.addCommand(pruneCommand(globals))
   program.addCommand(keygenCommand(globals))
   configure(program)
   return program

@@ -78,6 +78,10 @@ export interface Config {
     /** how often membership is checked for departed holders */
     checkSeconds: number
   }
+  retention: {
+    /** a prune keeps unreferenced blocks younger than this: a capture or replica may be on its way to a record */
+    pruneGraceSeconds: number
+  }
   /** app channels and app state (README, "Apps: channels and state") */
   apps: {
     /** absolute path of the app socket */
@@ -249,6 +253,9 @@ export function parseConfig (raw: unknown, file: string): Config {
       bandwidthMBps: c.replication?.bandwidthMBps ?? 0,
       graceSeconds: c.replication?.graceSeconds ?? 600,
       checkSeconds: c.replication?.checkSeconds ?? 60
+    },
+    retention: {
+      pruneGraceSeconds: c.retention?.pruneGraceSeconds ?? 3600
     },
     apps: {
       socket: appsSocket,

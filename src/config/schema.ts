@@ -85,6 +85,13 @@ export const configSchema = {
         checkSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 86400 }
       }
     },
+    retention: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        pruneGraceSeconds: { type: 'number', minimum: 0, maximum: 30 * 86400 }
+      }
+    },
     apps: {
       type: 'object',
       additionalProperties: false,

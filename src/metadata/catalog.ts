@@ -2,7 +2,8 @@ import { logger } from '@libp2p/logger'
 import { LevelDatastore } from 'datastore-level'
 import { Key } from 'interface-datastore'
 import { encodeResult, verifyResult } from '../snapshot/index.js'
-import { AmbiguousIdError, CatalogNotStartedError, InvalidRecordError, NotFoundError } from './errors.js'
+import { AmbiguousIdError, CatalogNotStartedError, ForgottenSnapshotError, InvalidRecordError, NotFoundError } from './errors.js'
+import { decodeForgetNotice, encodeForgetNotice, type ForgetNotice } from './forget.js'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { encodeCopyReport, verifyCopyReport, type CopyReport } from './copies.js'
 import { addCopyReport, decodeRecord, encodeRecord, mergeRecords, refreshRecord, type SnapshotRecord } from './record.js'
@@ -11,6 +12,7 @@ import type { AbortOptions, Startable } from '@libp2p/interface'
 const log = logger('snapmesh:metadata')
 const SNAP = '/snapshots/'
 const META = '/meta/'
+const FORGOTTEN = '/forgotten/'
 
 export interface CatalogInit {
   /** folder of the LevelDB database */
@@ -110,11 +112,12 @@ export class Catalog implements Startable {
    * Stores a record, merged with what is stored for the same ID (each peer's best result, the
    * status recomputed); returns what is stored. Results not stored yet have their signatures
    * checked first. Throws ConflictingRecordError for a record that describes another snapshot
-   * under a known ID.
+   * under a known ID, and ForgottenSnapshotError for a snapshot that was forgotten.
    */
   async put (record: SnapshotRecord, options: AbortOptions = {}): Promise<SnapshotRecord> {
     this.check()
     return this.serial(async () => {
+      if (await this.readForgotten(record.id, options) != null) throw new ForgottenSnapshotError(`snapshot ${record.id.slice(0, 8)} was forgotten: its record is not stored again`)
       const have = await this.read(record.id, options)
       const known = new Map((have?.results ?? []).map(r => [r.peerId, r]))
       for (const r of record.results) {
@@ -182,6 +185,53 @@ export class Catalog implements Startable {
     const rec = await this.get(matches[0], options)
     if (rec == null) throw new NotFoundError(`no snapshot matches ${JSON.stringify(prefix)}`)
     return rec
+  }
+
+  private async readForgotten (id: string, options: AbortOptions = {}): Promise<ForgetNotice | undefined> {
+    let bytes: Uint8Array
+    try {
+      bytes = await this.ds.get(new Key(FORGOTTEN + id), options)
+    } catch (err: any) {
+      if (isNotFound(err)) return undefined
+      throw err
+    }
+    return decodeForgetNotice(bytes)
+  }
+
+  /**
+   * Forgets a snapshot for good: its record is deleted and the notice (its signature already
+   * checked) is kept in its place, so the record is never stored again. Returns the record that
+   * was forgotten, if this catalog had it; a second notice for the same snapshot changes nothing.
+   */
+  async forget (notice: ForgetNotice, options: AbortOptions = {}): Promise<{ record?: SnapshotRecord, first: boolean }> {
+    this.check()
+    return this.serial(async () => {
+      const record = await this.read(notice.id, options)
+      const first = await this.readForgotten(notice.id, options) == null
+      if (first) await this.write(FORGOTTEN + notice.id, encodeForgetNotice(notice), options)
+      if (record != null) await this.ds.db.del(new Key(SNAP + notice.id).toString(), { sync: true })
+      return { record, first }
+    })
+  }
+
+  /** The notice a snapshot was forgotten by, or undefined when it was not. */
+  async forgotten (id: string, options: AbortOptions = {}): Promise<ForgetNotice | undefined> {
+    this.check()
+    return this.readForgotten(id, options)
+  }
+
+  /** Every forget notice kept, newest first. Damaged entries are skipped and logged. */
+  async listForgotten (options: AbortOptions = {}): Promise<ForgetNotice[]> {
+    this.check()
+    const out: ForgetNotice[] = []
+    for await (const { key, value } of this.ds.query({ prefix: FORGOTTEN }, options)) {
+      try {
+        out.push(await decodeForgetNotice(value))
+      } catch (err: any) {
+        log.error('forget notice %s is damaged: %s', key.toString(), err.message)
+      }
+    }
+    return out.sort((a, b) => b.time - a.time || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   }
 
   /** A small value the agent keeps (previous manifest root, Lamport clock, head seq, ...). */

@@ -5,6 +5,7 @@ import { equals } from 'uint8arrays/equals'
 import { isSnapshotId, peerIdProblem } from '../snapshot/index.js'
 import { DAG_CBOR, cidForBytes } from '../store/index.js'
 import { InvalidRecordError } from './errors.js'
+import { decodeForgetNoticeObject, verifyForgetNotice, type ForgetNotice } from './forget.js'
 import { decodeRecord } from './record.js'
 import type { AbortOptions, PrivateKey } from '@libp2p/interface'
 
@@ -14,6 +15,8 @@ export const RECORD_NAMESPACE = 'snapmesh-snap'
 export const HEAD_NAMESPACE = 'snapmesh-head'
 /** Most snapshots one head lists (the most recent). */
 export const MAX_HEAD_SNAPSHOTS = 1000
+/** Most forget notices one head carries (the most recent). */
+export const MAX_HEAD_FORGOTTEN = 200
 /** Largest head accepted. */
 export const MAX_HEAD_BYTES = 256 * 1024
 const SHA2_256 = 0x12
@@ -76,27 +79,36 @@ export interface Head {
   /** grows with every new head of this peer; the DHT keeps the highest */
   seq: number
   snapshots: HeadEntry[]
+  /** the snapshots this agent forgot, each with the notice it was forgotten by */
+  forgotten: ForgetNotice[]
   sig: Uint8Array
 }
 
-function headPayload (h: { peerId: string, seq: number, snapshots: HeadEntry[] }): Uint8Array {
-  return dagCbor.encode({ v: 1, type: 'snapmesh/head', peerId: h.peerId, seq: h.seq, snapshots: h.snapshots.map(s => ({ id: s.id, cid: s.cid })) })
+interface HeadBody { peerId: string, seq: number, snapshots: HeadEntry[], forgotten?: ForgetNotice[] }
+
+function headPayload (h: HeadBody): Uint8Array {
+  const o: Record<string, unknown> = { v: 1, type: 'snapmesh/head', peerId: h.peerId, seq: h.seq, snapshots: h.snapshots.map(s => ({ id: s.id, cid: s.cid })) }
+  // a head with no forget notices encodes as it did before notices existed
+  if (h.forgotten != null && h.forgotten.length > 0) o.forgotten = h.forgotten.map(n => ({ ...n }))
+  return dagCbor.encode(o)
 }
 
 /**
  * Signs and encodes a head. The list is cut to the first MAX_HEAD_SNAPSHOTS entries, so pass it
  * newest first.
  */
-export async function signHead (privateKey: PrivateKey, h: { peerId: string, seq: number, snapshots: HeadEntry[] }, options: AbortOptions = {}): Promise<Uint8Array> {
+export async function signHead (privateKey: PrivateKey, h: HeadBody, options: AbortOptions = {}): Promise<Uint8Array> {
   options.signal?.throwIfAborted()
-  const body = { peerId: h.peerId, seq: h.seq, snapshots: h.snapshots.slice(0, MAX_HEAD_SNAPSHOTS).map(s => ({ id: s.id, cid: s.cid })) }
+  const body: HeadBody = { peerId: h.peerId, seq: h.seq, snapshots: h.snapshots.slice(0, MAX_HEAD_SNAPSHOTS).map(s => ({ id: s.id, cid: s.cid })) }
+  const forgotten = (h.forgotten ?? []).slice(0, MAX_HEAD_FORGOTTEN)
+  if (forgotten.length > 0) body.forgotten = forgotten
   const sig = await privateKey.sign(headPayload(body))
-  const bytes = dagCbor.encode({ v: 1, type: 'snapmesh/head', ...body, sig })
+  const bytes = dagCbor.encode({ v: 1, type: 'snapmesh/head', ...body, ...(forgotten.length > 0 ? { forgotten: forgotten.map(n => ({ ...n })) } : {}), sig })
   decodeHeadFields(bytes)
   return bytes
 }
 
-const HEAD_FIELDS: ReadonlySet<string> = new Set(['v', 'type', 'peerId', 'seq', 'snapshots', 'sig'])
+const HEAD_FIELDS: ReadonlySet<string> = new Set(['v', 'type', 'peerId', 'seq', 'snapshots', 'forgotten', 'sig'])
 
 function decodeHeadFields (bytes: Uint8Array): Head {
   const w = 'head'
@@ -123,8 +135,19 @@ function decodeHeadFields (bytes: Uint8Array): Head {
     if (cid == null || cid.version !== 1 || cid.code !== DAG_CBOR || cid.multihash.code !== SHA2_256) throw new InvalidRecordError(`${w}: snapshots[${i}]: field "cid" must be a CIDv1 of dag-cbor over sha2-256`)
     snapshots.push({ id: s.id, cid })
   }
+  const forgotten: ForgetNotice[] = []
+  if (o.forgotten !== undefined) {
+    if (!Array.isArray(o.forgotten) || o.forgotten.length === 0 || o.forgotten.length > MAX_HEAD_FORGOTTEN) throw new InvalidRecordError(`${w}: field "forgotten" must be a list of 1 to ${MAX_HEAD_FORGOTTEN} forget notices`)
+    for (const [i, n] of (o.forgotten as unknown[]).entries()) {
+      try {
+        forgotten.push(decodeForgetNoticeObject(n, `${w}: forgotten[${i}]`))
+      } catch (err: any) {
+        throw new InvalidRecordError(String(err.message))
+      }
+    }
+  }
   if (!(o.sig instanceof Uint8Array) || o.sig.length !== 64) throw new InvalidRecordError(`${w}: field "sig" must be a 64-byte signature`)
-  return { v: 1, type: 'snapmesh/head', peerId: o.peerId, seq: o.seq, snapshots, sig: o.sig }
+  return { v: 1, type: 'snapmesh/head', peerId: o.peerId, seq: o.seq, snapshots, forgotten, sig: o.sig }
 }
 
 /** Decodes a head strictly and checks its signature against the peer it names. */
@@ -136,6 +159,14 @@ export async function decodeHead (bytes: Uint8Array): Promise<Head> {
     ok = key != null && await key.verify(headPayload(head), head.sig)
   } catch {}
   if (!ok) throw new InvalidRecordError(`head claims peer ${head.peerId} but is not signed by its key`)
+  // each notice stands on its own signature: a head may pass on notices signed by other agents
+  for (const n of head.forgotten) {
+    try {
+      await verifyForgetNotice(n)
+    } catch (err: any) {
+      throw new InvalidRecordError(`head of ${head.peerId}: ${String(err.message)}`)
+    }
+  }
   return head
 }
 

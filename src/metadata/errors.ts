@@ -39,3 +39,17 @@ export class InvalidCopyReportError extends Error {
   override name = 'InvalidCopyReportError'
   code = 'ERR_INVALID_COPY_REPORT'
 }
+
+/** A forget notice that is malformed or not signed by the agent it names. */
+export class InvalidForgetNoticeError extends Error {
+  static override name = 'InvalidForgetNoticeError'
+  override name = 'InvalidForgetNoticeError'
+  code = 'ERR_INVALID_FORGET_NOTICE'
+}
+
+/** A record offered for a snapshot that was forgotten: it is not stored again. */
+export class ForgottenSnapshotError extends Error {
+  static override name = 'ForgottenSnapshotError'
+  override name = 'ForgottenSnapshotError'
+  code = 'ERR_FORGOTTEN'
+}

@@ -1,6 +1,7 @@
 export * from './errors.js'
 export * from './record.js'
 export * from './copies.js'
+export * from './forget.js'
 export * from './dht.js'
 export { Catalog, type CatalogInit } from './catalog.js'
 export { Republisher, DHT_RECORD_TTL_MS, type RepublisherComponents, type RepublisherInit, type RepublishReport, type RepublishValue } from './republish.js'

@@ -321,6 +321,19 @@ export class FsBlockStore implements Blocks, Startable {
     await fs.rm(this.pathFor(cid), { force: true })
   }
 
+  /** the size and modification time of a stored block's file; undefined when it is not stored */
+  async info (cid: CID, options: AbortOptions = {}): Promise<{ size: number, mtimeMs: number } | undefined> {
+    options.signal?.throwIfAborted()
+    checkHash(cid)
+    try {
+      const st = await fs.stat(this.pathFor(cid))
+      return { size: st.size, mtimeMs: st.mtimeMs }
+    } catch (err: any) {
+      if (isNotFound(err)) return undefined
+      throw err
+    }
+  }
+
   /** every CID in the store, in no particular order */
   async * cids (options: AbortOptions = {}): AsyncGenerator<CID> {
     let shards: string[]

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { AmbiguousIdError, NotFoundError } from '../../src/metadata/index.js'
-import type { AdminBackend, CreateSnapshotRequest, PeerView, ProgressView, RestoreRequest, RestoreResultView, SnapshotStatus, SnapshotView, StatusView, VerifyRequest, VerifyResultView } from '../../src/admin/api.js'
+import type { AdminBackend, CreateSnapshotRequest, ForgetRequest, ForgetResultView, PeerView, PruneRequest, PruneResultView, ProgressView, RestoreRequest, RestoreResultView, SnapshotStatus, SnapshotView, StatusView, VerifyRequest, VerifyResultView } from '../../src/admin/api.js'
 
 export const PEER_A = '12D3KooWAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'
 export const PEER_B = '12D3KooWBbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'
@@ -121,6 +121,31 @@ export class TestBackend implements AdminBackend {
     if (matches.length === 0) throw new NotFoundError(`no snapshot matches "${id}"`)
     if (matches.length > 1) throw new AmbiguousIdError(`"${id}" matches ${matches.length} snapshots: ${matches.map(s => s.id.slice(0, 8)).join(', ')}`)
     return matches[0]
+  }
+
+  readonly forgets: ForgetRequest[] = []
+
+  /** forgets by ID from the fixed list (a dry run leaves it), or by keep rules (the newest `last`) */
+  async forget (req: ForgetRequest): Promise<ForgetResultView> {
+    this.forgets.push(req)
+    const brief = (s: SnapshotView): ForgetResultView['forgotten'][number] => ({ id: s.id, startedAt: s.startedAt, status: s.status })
+    let doomed: SnapshotView[]
+    let kept: ForgetResultView['kept'] = []
+    if (req.keep != null) {
+      const last = req.keep.last ?? 0
+      kept = this.snapshots.slice(0, last).map(s => ({ ...brief(s), reasons: ['last'] }))
+      doomed = this.snapshots.slice(last)
+    } else {
+      doomed = await Promise.all((req.snapshots ?? []).map(async id => this.getSnapshot(id)))
+    }
+    if (req.dryRun !== true) {
+      for (const d of doomed) this.snapshots.splice(this.snapshots.indexOf(d), 1)
+    }
+    return { dryRun: req.dryRun === true, forgotten: doomed.map(brief), kept, ...(req.prune === true ? { prune: await this.prune({ dryRun: req.dryRun }) } : {}) }
+  }
+
+  async prune (req: PruneRequest): Promise<PruneResultView> {
+    return { dryRun: req.dryRun === true, roots: 4, referenced: 120, stored: 150, deleted: 30, bytesFreed: 31_457_280, young: 0, durationMs: 12 }
   }
 
   async verify (req: VerifyRequest): Promise<VerifyResultView> {
