@@ -784,8 +784,8 @@ export class Agent implements AdminBackend {
     }
     const p = this.captureChain.then(run, run)
     this.captureChain = p.catch(() => {})
-    const stats = await p
-    return { dryRun: stats.dryRun, roots: stats.roots, referenced: stats.referenced, stored: stats.stored, deleted: stats.deleted, bytesFreed: stats.bytesFreed, young: stats.young, durationMs: stats.durationMs }
+    // PruneStats is the wire type's shape: the result goes out as it is
+    return p
   }
 
   // ---- AdminBackend -------------------------------------------------------------------------

@@ -179,6 +179,23 @@ describe('cli / snapmesh against an admin socket', function () {
     assert.match(bad.stdout, /missing\s+etc\/hosts\s+block bafyblock\s+at 12D3KooWB/)
   })
 
+  it('forget sends keep rules (spans in seconds, repeated tags) or IDs, and prints what it kept and forgot', async () => {
+    const before = backend.forgets.length
+    const dry = await cli('forget', '--keep-last', '2', '--keep-daily', '-1', '--keep-within', '2d12h', '--keep-tag', 'a', '--keep-tag', 'b', '--dry-run', '--prune')
+    assert.equal(dry.code, 0, dry.stderr)
+    assert.deepEqual(backend.forgets[before], { keep: { last: 2, daily: -1, withinSeconds: 216000, tags: ['a', 'b'] }, dryRun: true, prune: true })
+    assert.match(dry.stdout, /keep 2 snapshots:[\s\S]*aa11[\s\S]*would forget 1 snapshots:[\s\S]*bb33[\s\S]*prune: 150 blocks stored, 120 referenced by 4 manifest roots; would delete 30 blocks \(30\.0 MiB\)/)
+    const bad = await Promise.all([cli('forget', '--keep-last', 'two'), cli('forget', '--keep-within', '3 days'), cli('forget', '--keep-daily', '-2')])
+    for (const r of bad) {
+      assert.equal(r.code, 2, r.stderr)
+      assert.match(r.stderr, /--keep-(last|within|daily)/)
+    }
+    assert.equal(backend.forgets.length, before + 1, 'a usage error sends nothing')
+    const prune = await cli('prune', '--json')
+    assert.equal(prune.code, 0)
+    assert.equal(JSON.parse(prune.stdout).deleted, 30)
+  })
+
   it('usage errors exit 2 with one line on stderr', async () => {
     const restores = backend.restores.length
     const runs = await Promise.all([
