@@ -74,3 +74,17 @@ export class InvalidRequestError extends Error {
   code = 'ERR_INVALID_REQUEST'
   readonly status = 400
 }
+
+/** The snapshot has no participant by the peer ID or host name asked for. */
+export class UnknownParticipantError extends Error {
+  static override name = 'UnknownParticipantError'
+  override name = 'UnknownParticipantError'
+  code = 'ERR_NOT_FOUND'
+}
+
+/** The participant asked for took part but has no data to restore (its part failed). */
+export class NoPartDataError extends Error {
+  static override name = 'NoPartDataError'
+  override name = 'NoPartDataError'
+  code = 'ERR_NO_PART_DATA'
+}

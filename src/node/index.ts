@@ -93,3 +93,5 @@ export async function createNode (init: NodeInit): Promise<SnapmeshNode> {
     }
   })
 }
+
+export { Libp2pMesh, nameFromAgentVersion, type Mesh, type GossipAction, type GossipTopic, type GossipVerdict, type KnownPeer } from './mesh.js'

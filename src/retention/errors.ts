@@ -5,3 +5,10 @@ export class PruneAbortedError extends Error {
   code = 'ERR_PRUNE_ABORTED'
 }
 
+
+/** A forget or prune request that cannot be carried out as asked; the message says why. */
+export class InvalidRetentionRequestError extends Error {
+  static override name = 'InvalidRetentionRequestError'
+  override name = 'InvalidRetentionRequestError'
+  code = 'ERR_INVALID_REQUEST'
+}

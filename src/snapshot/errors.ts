@@ -55,3 +55,17 @@ export class ExpiredMarkerError extends IgnoredMessageError {
   override name = 'ExpiredMarkerError'
   override code = 'ERR_EXPIRED_MARKER'
 }
+
+/** A request to start a snapshot that cannot be carried out as asked; the message says why. */
+export class InvalidSnapshotRequestError extends Error {
+  static override name = 'InvalidSnapshotRequestError'
+  override name = 'InvalidSnapshotRequestError'
+  code = 'ERR_INVALID_REQUEST'
+}
+
+/** A snapshot message this agent would send is larger than the network accepts. */
+export class OutgoingMessageTooLargeError extends Error {
+  static override name = 'OutgoingMessageTooLargeError'
+  override name = 'OutgoingMessageTooLargeError'
+  code = 'ERR_MESSAGE_TOO_LARGE'
+}

@@ -8,7 +8,7 @@ import {
   recordFromState, refreshRecord, signCopyReport, type CopyReport, type CopyReportBody, type SnapshotRecord
 } from '../../src/metadata/index.js'
 import { applyResult, newState, signResult, type Marker } from '../../src/snapshot/index.js'
-import { toSnapshotView } from '../../src/views.js'
+import { toSnapshotView } from '../../src/admin/views.js'
 import { errorBody, marker, okBody, peers, root, shuffle, type Peer } from '../snapshot/fixtures.js'
 
 function body (m: Marker, owner: Peer, reporter: Peer, over: Partial<CopyReportBody> = {}): CopyReportBody {

@@ -1,5 +1,5 @@
-import { encodeRecord, type SnapshotRecord } from './metadata/index.js'
-import type { ParticipantView, SnapshotView } from './admin/api.js'
+import { encodeRecord, type SnapshotRecord } from '../metadata/index.js'
+import type { ParticipantView, SnapshotView } from './api.js'
 
 /** The admin API's view of a snapshot record: every expected participant, then any extra ones. */
 export async function toSnapshotView (record: SnapshotRecord, options: { copiesWanted?: number } = {}): Promise<SnapshotView> {

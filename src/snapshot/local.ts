@@ -1,0 +1,90 @@
+// This agent's own part of a snapshot: the apps' cut, then the capture of every configured source
+// (and the apps' part) into the block store, one capture at a time, returning the result body the
+// protocol signs.
+import { logger } from '@libp2p/logger'
+import { CID } from 'multiformats/cid'
+import { APPS_SOURCE } from '../apps/index.js'
+import { capture, type SourceSpec } from '../capture/index.js'
+import { LAST_ROOT, type AgentState } from '../state/index.js'
+import { anySignal } from '../util/index.js'
+import type { Marker, ResultBody } from './messages.js'
+import type { AppCutResult } from '../apps/index.js'
+import type { Blocks } from '../store/index.js'
+import type { AbortOptions } from '@libp2p/interface'
+
+const log = logger('snapmesh:snapshot:local')
+
+export interface LocalCaptureComponents {
+  blocks: Blocks
+  state: Pick<AgentState, 'get' | 'set'>
+  apps: {
+    cut: (marker: Marker) => void
+    wait: (id: string, options?: AbortOptions) => Promise<AppCutResult>
+    release: (id: string) => Promise<void>
+  }
+  /** runs one task at a time, in order: captures and prunes never overlap */
+  serial: { add: <T>(fn: () => Promise<T>) => Promise<T> }
+  /** the protocol's Lamport clock, for the result */
+  lamport: () => number
+  /** called once a part is stored (replication starts from here) */
+  onCaptured?: (id: string, root: CID) => void
+  clock?: () => number
+}
+
+export interface LocalCaptureInit {
+  peerId: string
+  name: string
+  sources: SourceSpec[]
+}
+
+export class LocalCapture {
+  private readonly c: LocalCaptureComponents
+  private readonly init: LocalCaptureInit
+  private readonly clock: () => number
+  private readonly controller = new AbortController()
+
+  constructor (components: LocalCaptureComponents, init: LocalCaptureInit) {
+    this.c = components
+    this.init = init
+    this.clock = components.clock ?? Date.now
+  }
+
+  /** aborts the capture running and those waiting */
+  stop (): void {
+    this.controller.abort()
+  }
+
+  async capture (marker: Marker, options: AbortOptions = {}): Promise<ResultBody> {
+    const signal = anySignal(this.controller.signal, options.signal)
+    // the apps' cut is taken now, before this capture waits for the ones ahead of it; its part
+    // (app states, messages in flight) is captured as one more source once its channels are complete
+    this.c.apps.cut(marker)
+    const appsPart = this.c.apps.wait(marker.id, { signal })
+    // not in the queue: a snapshot whose channels are still completing holds no other capture back
+    await appsPart.catch(() => {})
+    const base = { id: marker.id, peerId: this.init.peerId, name: this.init.name }
+    return this.c.serial.add(async (): Promise<ResultBody> => {
+      const started = this.clock()
+      try {
+        const prev = await this.c.state.get(LAST_ROOT)
+        const apps = await appsPart
+        const result = await capture({ blocks: this.c.blocks }, {
+          peerId: this.init.peerId,
+          name: this.init.name,
+          sources: apps.dir != null ? [...this.init.sources, { name: APPS_SOURCE, path: apps.dir, fresh: true }] : this.init.sources,
+          // barrier mode ran the pre hooks before voting and runs the post hooks after the capture
+          skipHooks: marker.consistency === 'barrier',
+          previous: prev != null ? CID.parse(prev) : undefined
+        }, { signal })
+        await this.c.state.set(LAST_ROOT, result.root.toString())
+        this.c.onCaptured?.(marker.id, result.root)
+        return { ...base, lamport: this.c.lamport(), time: this.clock(), status: 'ok', root: result.root, stats: result.stats, problems: result.problems }
+      } catch (err: any) {
+        log.error('capture for %s failed after %d ms: %s', marker.id, this.clock() - started, err.message)
+        return { ...base, lamport: this.c.lamport(), time: this.clock(), status: 'error', error: String(err.message) }
+      } finally {
+        await this.c.apps.release(marker.id).catch(() => {})
+      }
+    })
+  }
+}

@@ -1,0 +1,27 @@
+// Small helpers every folder may use: they import nothing of the product's own.
+import type { AbortOptions } from '@libp2p/interface'
+
+/** A signal that aborts when any of the given ones does (undefined entries are skipped). */
+export function anySignal (...signals: Array<AbortSignal | undefined>): AbortSignal {
+  return AbortSignal.any(signals.filter((s): s is AbortSignal => s != null))
+}
+
+/** `options` with its signal joined to `signal`. */
+export function withSignal (signal: AbortSignal, options: AbortOptions = {}): AbortOptions {
+  return { ...options, signal: anySignal(signal, options.signal) }
+}
+
+/**
+ * A task run every `ms` until `signal` aborts; a run still going when the next is due is not
+ * started twice. Errors go to `onError`. The timer does not keep the process alive.
+ */
+export function every (ms: number, signal: AbortSignal, fn: () => unknown, onError: (err: Error) => void): void {
+  let running = false
+  const t = setInterval(() => {
+    if (running || signal.aborted) return
+    running = true
+    Promise.resolve().then(fn).catch(onError).finally(() => { running = false })
+  }, ms)
+  t.unref()
+  signal.addEventListener('abort', () => { clearInterval(t) }, { once: true })
+}
