@@ -9,9 +9,10 @@ import path from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { LocalCluster, waitFor } from '../../scripts/cluster.js'
-import { Catalog, selectors } from '../../src/metadata/index.js'
+import { selectors } from '../../src/metadata/index.js'
 import { createNode, loadOrCreateIdentity, type SnapmeshNode } from '../../src/node/index.js'
 import { SNAPSHOT_TOPIC, decodeMessage, encodeMarker, type Marker } from '../../src/snapshot/index.js'
+import { AgentState, LAST_ROOT } from '../../src/state/index.js'
 import { captures, checkStore, ended, loggedSource, meshed, preload, randomFile } from './fixtures/faults-helpers.js'
 import { cli, describeTree, makeTree, tempDir } from './helpers.js'
 import type { SnapshotView } from '../../src/admin/api.js'
@@ -268,12 +269,12 @@ describe('integration / faults: the disk fills up during a capture', function ()
     assert.deepEqual(full.other, [], 'temporary files left in the store')
     assert.deepEqual(full.bad, [])
     await e2.stop()
-    const catalog = new Catalog({ path: path.join(e2.dir, 'data', 'catalog') })
-    await catalog.start()
+    const state = new AgentState({ path: path.join(e2.dir, 'data', 'state') })
+    await state.start()
     try {
-      assert.equal(await catalog.getMeta('last-root'), first.participants.find(p => p.peerId === e2.peerId)?.root)
+      assert.equal(await state.get(LAST_ROOT), first.participants.find(p => p.peerId === e2.peerId)?.root)
     } finally {
-      await catalog.stop()
+      await state.stop()
     }
 
     // space comes back
