@@ -35,7 +35,8 @@ export function isKind (v: unknown): v is Kind {
   return typeof v === 'string' && Object.hasOwn(KINDS, v)
 }
 
-/** The registry entry of a kind, for code that handles any kind. */
+/** The registry entry of a kind, for code that handles any kind; throws TypeError for an unregistered one. */
 export function kindSpec (kind: Kind): KindSpec {
+  if (!isKind(kind)) throw new TypeError(`${JSON.stringify(kind) ?? String(kind)} is not a registered kind of signed envelope (see src/envelope/kinds.ts)`)
   return KINDS[kind]
 }

@@ -23,7 +23,7 @@ describe('envelope / format', () => {
 
   before(async () => { [a, b] = await peers(2) })
 
-  it('registers the four kinds', () => {
+  it('registers the four kinds, and no other', async () => {
     assert.deepEqual(Object.keys(KINDS).sort(), [...ALL].sort())
     for (const k of ALL) {
       assert.ok(isKind(k))
@@ -31,6 +31,8 @@ describe('envelope / format', () => {
     }
     assert.ok(!isKind('marker'))
     assert.ok(!isKind('toString'), 'only own entries are kinds')
+    assert.throws(() => signedBytes('marker' as Kind, a.id, {}), /unregistered kind "marker"/)
+    await assert.rejects(verifyEnvelope({ type: 'marker' as Kind, body: {}, signer: a.id, sig: new Uint8Array(64) }), /"marker" is not a registered kind/)
     assert.equal(MAX_MESSAGE_BYTES, KINDS.result.maxBytes)
     assert.equal(MAX_HEAD_BYTES, KINDS.head.maxBytes)
     assert.equal(MAX_COPY_REPORT_BYTES, KINDS.copies.maxBytes)
