@@ -104,6 +104,13 @@ export function decodeEnvelopeBytes (bytes: Uint8Array, type: Kind, options: { w
   }
 }
 
+/** the signer and signature fields: a valid Ed25519 peer ID and 64 bytes */
+function checkSignerFields (signer: unknown, sig: unknown, where: string): asserts signer is string {
+  const problem = peerIdProblem(signer)
+  if (problem != null) throw new MalformedEnvelopeError(`${where}: field "signer" ${problem}`, { field: 'signer' })
+  if (!(sig instanceof Uint8Array) || sig.length !== SIGNATURE_BYTES) throw new MalformedEnvelopeError(`${where}: field "sig" must be a ${SIGNATURE_BYTES}-byte signature, got ${describe(sig)}`, { field: 'sig' })
+}
+
 /** the checks of readEnvelope; also hands back the body exactly as it came, which is what was signed */
 function check<K extends Kind, B> (value: unknown, type: K, decodeBody: BodyDecoder<B>, where: string): { envelope: Envelope<K, B>, raw: Record<string, unknown> } {
   if (!isMap(value)) throw new MalformedEnvelopeError(`${where} must be a map of type, body, signer and sig, got ${describe(value)}`)
@@ -114,14 +121,12 @@ function check<K extends Kind, B> (value: unknown, type: K, decodeBody: BodyDeco
     const other = isKind(value.type) ? ` (a ${KINDS[value.type].name})` : ''
     throw new WrongEnvelopeTypeError(`${where}: field "type" must be "${type}", got ${describe(value.type)}${other}`, { field: 'type' })
   }
-  const problem = peerIdProblem(value.signer)
-  if (problem != null) throw new MalformedEnvelopeError(`${where}: field "signer" ${problem}`, { field: 'signer' })
-  const sig = value.sig
-  if (!(sig instanceof Uint8Array) || sig.length !== SIGNATURE_BYTES) throw new MalformedEnvelopeError(`${where}: field "sig" must be a ${SIGNATURE_BYTES}-byte signature, got ${describe(sig)}`, { field: 'sig' })
+  const { signer, sig } = value
+  checkSignerFields(signer, sig, where)
   const raw = value.body
   if (!isMap(raw)) throw new MalformedEnvelopeError(`${where}: field "body" must be a map, got ${describe(raw)}`, { field: 'body' })
   const body = decodeBody(raw, where)
-  return { envelope: { type, body, signer: value.signer as string, sig }, raw }
+  return { envelope: { type, body, signer, sig: sig as Uint8Array }, raw }
 }
 
 /**
@@ -143,9 +148,7 @@ export function readEnvelope<K extends Kind, B> (value: unknown, type: K, decode
 export async function verifyEnvelope (env: Envelope<Kind, unknown>, options: ReadOptions = {}): Promise<void> {
   const spec: KindSpec = kindSpec(env.type)
   const where = options.where ?? spec.name
-  const problem = peerIdProblem(env.signer)
-  if (problem != null) throw new MalformedEnvelopeError(`${where}: field "signer" ${problem}`, { field: 'signer' })
-  if (!(env.sig instanceof Uint8Array) || env.sig.length !== SIGNATURE_BYTES) throw new MalformedEnvelopeError(`${where}: field "sig" must be a ${SIGNATURE_BYTES}-byte signature, got ${describe(env.sig)}`, { field: 'sig' })
+  checkSignerFields(env.signer, env.sig, where)
   const role = spec.signerRole ?? 'signer'
   if (spec.signerField != null) {
     const claimed = isMap(env.body) ? env.body[spec.signerField] : undefined

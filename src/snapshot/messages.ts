@@ -5,7 +5,7 @@ import * as dagCbor from '@ipld/dag-cbor'
 import {
   InvalidMessageError, MAX_ERROR_LENGTH, MAX_MESSAGE_BYTES, MessageTooLargeError, decodeMarkerObject, decodeResultObject, type Marker, type SignedResult
 } from '../wire/index.js'
-import { clean, clip, constField, describe, idField, isObj, only, optStr, peerIdField, uint, fail, type Obj } from '../wire/fields.js'
+import { clean, clip, constField, describe, fail, idField, isObj, only, optStr, peerIdField, uint, type Obj } from '../wire/fields.js'
 
 /** The gossipsub topic that carries markers and results. */
 export const SNAPSHOT_TOPIC = '/snapmesh/snapshots/1.0.0'
