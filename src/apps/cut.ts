@@ -19,7 +19,7 @@
 //   once every sequence number up to the count has arrived. S is complete at an agent when its
 //   apps replied, every participant announced and every channel into its apps is complete.
 import { DEFAULT_MAX_MARKER_AGE_MS } from '../snapshot/validate.js'
-import type { Marker } from '../snapshot/messages.js'
+import type { Marker } from '../wire/index.js'
 
 /** An app on an agent. */
 export interface Endpoint { peer: string, app: string }

@@ -3,7 +3,8 @@
 // receiver answers each, in the order received, with `{ v: 1, k, ok: true }` or
 // `{ v: 1, k, ok: false, retry, error }`.
 import * as dagCbor from '@ipld/dag-cbor'
-import { decodeMarkerObject, encodeMarker, type Marker } from '../snapshot/messages.js'
+import { encodeMarker } from '../snapshot/messages.js'
+import { decodeMarkerObject, type Marker } from '../wire/index.js'
 import { InvalidAppFrameError } from './errors.js'
 import type { AppMessage, ChannelCount, Frame, Verdict } from './cut.js'
 

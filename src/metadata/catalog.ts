@@ -1,7 +1,8 @@
 import { logger } from '@libp2p/logger'
 import { LevelDatastore } from 'datastore-level'
 import { Key } from 'interface-datastore'
-import { encodeResult, verifyResult } from '../snapshot/index.js'
+import { equals } from 'uint8arrays/equals'
+import { encodeResult, verifyResult } from '../wire/index.js'
 import { AmbiguousIdError, CatalogNotStartedError, ForgottenSnapshotError, InvalidRecordError, NotFoundError } from './errors.js'
 import { decodeForgetNotice, encodeForgetNotice, type ForgetNotice } from './forget.js'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
@@ -123,7 +124,7 @@ export class Catalog implements Startable {
       for (const r of record.results) {
         const k = known.get(r.peerId)
         // only a result identical to the stored one, field for field, skips the signature check
-        if (k != null && equalBytes(encodeResult(k), encodeResult(r))) continue
+        if (k != null && equals(encodeResult(k), encodeResult(r))) continue
         await verifyResult(r)
       }
       const knownReports = new Set((have?.copies ?? []).map(r => uint8ArrayToString(encodeCopyReport(r), 'base64')))
@@ -256,10 +257,4 @@ export class Catalog implements Startable {
 function metaKey (key: string): string {
   if (key.length === 0 || key.length > 512) throw new RangeError(`catalog meta key must be 1 to 512 characters, got ${key.length}`)
   return key
-}
-
-function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
 }

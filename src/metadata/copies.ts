@@ -1,22 +1,22 @@
 // Copy reports: how many confirmed copies one participant's data has, signed by the agent that
 // counted them (the owner after pushing its part, or the member that took over a gone owner's
 // part). Reports travel on their own gossipsub topic and are merged into the snapshot record, so
-// every agent, and the DHT copy of the record, can tell whether a snapshot is protected.
-import * as dagCbor from '@ipld/dag-cbor'
-import { peerIdFromString } from '@libp2p/peer-id'
+// every agent, and the DHT copy of the record, can tell whether a snapshot is protected. A report
+// is a "copies" envelope (see src/envelope) signed by its reporter.
 import { CID } from 'multiformats/cid'
-import { MAX_PARTICIPANTS, isSnapshotId, peerIdProblem } from '../snapshot/index.js'
+import { compare } from 'uint8arrays/compare'
+import { KINDS, encodeEnvelope, openEnvelope, readEnvelope, rethrowAs, sealEnvelope, signedBytes, toSigned, verifyEnvelope, type Envelope, type EnvelopeError } from '../envelope/index.js'
+import { MAX_PARTICIPANTS, isSnapshotId, peerIdProblem } from '../wire/index.js'
 import { InvalidCopyReportError } from './errors.js'
 import type { PrivateKey } from '@libp2p/interface'
 
 /** The gossipsub topic that carries copy reports. */
 export const COPIES_TOPIC = '/snapmesh/copies/1.0.0'
 /** Largest copy report accepted. */
-export const MAX_COPY_REPORT_BYTES = 64 * 1024
+export const MAX_COPY_REPORT_BYTES = KINDS.copies.maxBytes
 /** Most holders one report may name. */
 export const MAX_HOLDERS = 64
-const SIGNATURE_BYTES = 64
-const FIELDS: ReadonlySet<string> = new Set(['v', 'type', 'id', 'owner', 'root', 'reporter', 'time', 'blocks', 'copies', 'wanted', 'holders', 'sig'])
+const FIELDS: ReadonlySet<string> = new Set(['id', 'owner', 'root', 'reporter', 'time', 'blocks', 'copies', 'wanted', 'holders'])
 
 export interface CopyReportBody {
   /** the snapshot */
@@ -39,10 +39,14 @@ export interface CopyReportBody {
   holders: string[]
 }
 
+/** A copy report as held in memory: the body's fields, and the envelope's. */
 export interface CopyReport extends CopyReportBody {
+  /** the signing format's version (snapmesh/signed/v1) */
   v: 1
   type: 'copies'
-  /** Ed25519 signature by `reporter`'s key over the dag-cbor encoding of the report without `sig` */
+  /** the peer whose key signed: `reporter`, for a report that verifies */
+  signer: string
+  /** Ed25519 signature by `signer`'s key of the report's signed bytes (see copyReportPayload) */
   sig: Uint8Array
 }
 
@@ -64,12 +68,7 @@ function peer (o: Obj, k: string, where: string): string {
   return o[k] as string
 }
 
-/** A decoded map checked field by field as a copy report (not its signature: see verifyCopyReport). */
-export function decodeCopyReportObject (o: unknown, where = 'copy report'): CopyReport {
-  if (o == null || typeof o !== 'object' || Array.isArray(o) || o instanceof Uint8Array || CID.asCID(o) != null) throw new InvalidCopyReportError(`${where} must be a map`)
-  const m = o as Obj
-  if (m.v !== 1) fail(where, 'v', 'must be 1')
-  if (m.type !== 'copies') fail(where, 'type', 'must be "copies"')
+function decodeBody (m: Obj, where: string): CopyReportBody {
   for (const k of Object.keys(m)) if (!FIELDS.has(k)) throw new InvalidCopyReportError(`${where}: unknown field "${k}"`)
   if (!isSnapshotId(m.id)) fail(where, 'id', 'must be 64 lowercase hex digits')
   const owner = peer(m, 'owner', where)
@@ -93,58 +92,63 @@ export function decodeCopyReportObject (o: unknown, where = 'copy report'): Copy
   if (copies > Math.max(holders.length, 1)) fail(where, 'copies', `is ${copies} but only ${holders.length} holders are named`)
   // only an agent that holds the part counts its copies: the owner, or the member that took it over
   if (!holders.includes(reporter)) fail(where, 'holders', `must include the reporter ${reporter}`)
-  if (!(m.sig instanceof Uint8Array) || m.sig.length !== SIGNATURE_BYTES) fail(where, 'sig', `must be a ${SIGNATURE_BYTES}-byte signature`)
-  return { v: 1, type: 'copies', id: m.id, owner, root, reporter, time, blocks, copies, wanted, holders, sig: m.sig }
+  return { id: m.id, owner, root, reporter, time, blocks, copies, wanted, holders }
 }
 
-/** The bytes a report's signature covers: its dag-cbor encoding without `sig`. */
+const asReportError = (e: EnvelopeError): Error => new InvalidCopyReportError(e.message, { cause: e })
+
+const label = (r: { id: string }): string => `copy report for snapshot ${String(r.id).slice(0, 8)}`
+
+/** A decoded value checked as a copies envelope (not its signature: see verifyCopyReport). */
+export function decodeCopyReportObject (o: unknown, where = 'copy report'): CopyReport {
+  try {
+    return toSigned(readEnvelope(o, 'copies', decodeBody, { where }))
+  } catch (err) {
+    rethrowAs(err, asReportError)
+  }
+}
+
+function bodyMap (b: CopyReportBody): CopyReportBody {
+  const { id, owner, root, reporter, time, blocks, copies, wanted, holders } = b
+  return { id, owner, root, reporter, time, blocks, copies, wanted, holders }
+}
+
+/** The envelope of a report held in memory. */
+export function copyReportEnvelope (r: CopyReport): Envelope<'copies', CopyReportBody> {
+  return { type: 'copies', body: bodyMap(r), signer: r.signer, sig: r.sig }
+}
+
+/** The exact bytes a report's signature covers, for the reporter its body names (see src/envelope). */
 export function copyReportPayload (body: CopyReportBody): Uint8Array {
-  const { id, owner, root, reporter, time, blocks, copies, wanted, holders } = body
-  return dagCbor.encode({ v: 1, type: 'copies', id, owner, root, reporter, time, blocks, copies, wanted, holders })
+  return signedBytes('copies', body.reporter, bodyMap(body))
 }
 
 /** Signs a report with the reporter's key; `holders` is sorted and deduplicated first. */
 export async function signCopyReport (privateKey: PrivateKey, body: CopyReportBody): Promise<CopyReport> {
-  const b: CopyReportBody = { ...body, holders: [...new Set(body.holders)].sort().slice(0, MAX_HOLDERS) }
-  const sig = await privateKey.sign(copyReportPayload(b))
-  return decodeCopyReportObject({ ...b, v: 1, type: 'copies', sig })
+  const b: CopyReportBody = bodyMap({ ...body, holders: [...new Set(body.holders)].sort().slice(0, MAX_HOLDERS) })
+  return decodeCopyReportObject(await sealEnvelope(privateKey, 'copies', b))
 }
 
-/** Checks a report's signature against the reporter's peer ID; throws InvalidCopyReportError. */
+/** Checks that a report is signed by the reporter it names; throws InvalidCopyReportError. */
 export async function verifyCopyReport (r: CopyReport): Promise<void> {
-  let ok = false
   try {
-    const key = peerIdFromString(r.reporter).publicKey
-    if (key == null) throw new Error('the peer ID carries no public key')
-    ok = await key.verify(copyReportPayload(r), r.sig)
-  } catch (err: any) {
-    throw new InvalidCopyReportError(`copy report for snapshot ${r.id.slice(0, 8)} by ${r.reporter}: cannot check its signature: ${String(err.message)}`)
+    await verifyEnvelope(copyReportEnvelope(r), { where: label(r) })
+  } catch (err) {
+    rethrowAs(err, asReportError)
   }
-  if (!ok) throw new InvalidCopyReportError(`copy report for snapshot ${r.id.slice(0, 8)} claims reporter ${r.reporter} but is not signed by its key`)
 }
 
 export function encodeCopyReport (r: CopyReport): Uint8Array {
-  return dagCbor.encode({ ...r })
+  return encodeEnvelope(copyReportEnvelope(r))
 }
 
 /** Decodes and checks a report from the network, its signature included. */
 export async function decodeCopyReport (bytes: Uint8Array): Promise<CopyReport> {
-  if (bytes.length > MAX_COPY_REPORT_BYTES) throw new InvalidCopyReportError(`copy report of ${bytes.length} bytes exceeds the limit of ${MAX_COPY_REPORT_BYTES}`)
-  let o: unknown
   try {
-    o = dagCbor.decode(bytes)
-  } catch (err: any) {
-    throw new InvalidCopyReportError(`copy report is not dag-cbor: ${String(err.message)}`)
+    return toSigned(await openEnvelope(bytes, 'copies', decodeBody, { where: 'copy report', label }))
+  } catch (err) {
+    rethrowAs(err, asReportError)
   }
-  const r = decodeCopyReportObject(o)
-  await verifyCopyReport(r)
-  return r
-}
-
-function compareBytes (a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i]
-  return a.length - b.length
 }
 
 /**
@@ -155,7 +159,7 @@ function compareBytes (a: Uint8Array, b: Uint8Array): number {
 export function betterCopyReport (a: CopyReport, b: CopyReport): CopyReport {
   if (a.time !== b.time) return a.time > b.time ? a : b
   if (a.copies !== b.copies) return a.copies > b.copies ? a : b
-  return compareBytes(a.sig, b.sig) <= 0 ? a : b
+  return compare(a.sig, b.sig) <= 0 ? a : b
 }
 
 /** what a record must offer for its reports to be checked against its results */

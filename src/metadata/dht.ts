@@ -1,11 +1,12 @@
 import * as dagCbor from '@ipld/dag-cbor'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { CID } from 'multiformats/cid'
+import { compare } from 'uint8arrays/compare'
 import { equals } from 'uint8arrays/equals'
-import { isSnapshotId, peerIdProblem } from '../snapshot/index.js'
+import { KINDS, decodeEnvelopeBytes, encodeEnvelope, openEnvelope, readEnvelope, rethrowAs, sealEnvelope, type EnvelopeError } from '../envelope/index.js'
+import { isSnapshotId, peerIdProblem } from '../wire/index.js'
 import { DAG_CBOR, cidForBytes } from '../store/index.js'
 import { InvalidRecordError } from './errors.js'
-import { decodeForgetNoticeObject, verifyForgetNotice, type ForgetNotice } from './forget.js'
+import { decodeForgetNoticeObject, forgetNoticeEnvelope, verifyForgetNotice, type ForgetNotice } from './forget.js'
 import { decodeRecord } from './record.js'
 import type { AbortOptions, PrivateKey } from '@libp2p/interface'
 
@@ -18,7 +19,7 @@ export const MAX_HEAD_SNAPSHOTS = 1000
 /** Most forget notices one head carries (the most recent). */
 export const MAX_HEAD_FORGOTTEN = 200
 /** Largest head accepted. */
-export const MAX_HEAD_BYTES = 256 * 1024
+export const MAX_HEAD_BYTES = KINDS.head.maxBytes
 const SHA2_256 = 0x12
 
 const enc = new TextEncoder()
@@ -71,57 +72,34 @@ export function parseHeadKey (key: Uint8Array): string {
 
 export interface HeadEntry { id: string, cid: CID }
 
-/** An agent's signed list of the snapshots it knows, newest first. */
+/**
+ * An agent's signed list of the snapshots it knows, newest first, as held in memory: the body's
+ * fields and the envelope's. On the wire a "head" envelope (see src/envelope) whose body is
+ * { peerId, seq, snapshots: [{ id, cid }], forgotten?: [forget notice envelopes] }.
+ */
 export interface Head {
+  /** the signing format's version (snapmesh/signed/v1) */
   v: 1
-  type: 'snapmesh/head'
+  type: 'head'
   peerId: string
   /** grows with every new head of this peer; the DHT keeps the highest */
   seq: number
   snapshots: HeadEntry[]
   /** the snapshots this agent forgot, each with the notice it was forgotten by */
   forgotten: ForgetNotice[]
+  /** the peer whose key signed: `peerId`, for a head that verifies */
+  signer: string
   sig: Uint8Array
 }
 
 interface HeadBody { peerId: string, seq: number, snapshots: HeadEntry[], forgotten?: ForgetNotice[] }
 
-function headPayload (h: HeadBody): Uint8Array {
-  const o: Record<string, unknown> = { v: 1, type: 'snapmesh/head', peerId: h.peerId, seq: h.seq, snapshots: h.snapshots.map(s => ({ id: s.id, cid: s.cid })) }
-  // a head with no forget notices encodes as it did before notices existed
-  if (h.forgotten != null && h.forgotten.length > 0) o.forgotten = h.forgotten.map(n => ({ ...n }))
-  return dagCbor.encode(o)
-}
+const HEAD_FIELDS: ReadonlySet<string> = new Set(['peerId', 'seq', 'snapshots', 'forgotten'])
 
-/**
- * Signs and encodes a head. The list is cut to the first MAX_HEAD_SNAPSHOTS entries, so pass it
- * newest first.
- */
-export async function signHead (privateKey: PrivateKey, h: HeadBody, options: AbortOptions = {}): Promise<Uint8Array> {
-  options.signal?.throwIfAborted()
-  const body: HeadBody = { peerId: h.peerId, seq: h.seq, snapshots: h.snapshots.slice(0, MAX_HEAD_SNAPSHOTS).map(s => ({ id: s.id, cid: s.cid })) }
-  const forgotten = (h.forgotten ?? []).slice(0, MAX_HEAD_FORGOTTEN)
-  if (forgotten.length > 0) body.forgotten = forgotten
-  const sig = await privateKey.sign(headPayload(body))
-  const bytes = dagCbor.encode({ v: 1, type: 'snapmesh/head', ...body, ...(forgotten.length > 0 ? { forgotten: forgotten.map(n => ({ ...n })) } : {}), sig })
-  decodeHeadFields(bytes)
-  return bytes
-}
+const asRecordError = (e: EnvelopeError): Error => new InvalidRecordError(e.message, { cause: e })
 
-const HEAD_FIELDS: ReadonlySet<string> = new Set(['v', 'type', 'peerId', 'seq', 'snapshots', 'forgotten', 'sig'])
-
-function decodeHeadFields (bytes: Uint8Array): Head {
-  const w = 'head'
-  if (bytes.length > MAX_HEAD_BYTES) throw new InvalidRecordError(`${w} of ${bytes.length} bytes exceeds the limit of ${MAX_HEAD_BYTES}`)
-  let o: any
-  try {
-    o = dagCbor.decode(bytes)
-  } catch (err: any) {
-    throw new InvalidRecordError(`${w} is not dag-cbor: ${String(err.message)}`)
-  }
-  if (o == null || typeof o !== 'object' || Array.isArray(o) || o instanceof Uint8Array) throw new InvalidRecordError(`${w} must be a map`)
-  if (o.v !== 1) throw new InvalidRecordError(`${w}: field "v" must be 1`)
-  if (o.type !== 'snapmesh/head') throw new InvalidRecordError(`${w}: field "type" must be "snapmesh/head"`)
+/** A head's body map checked field by field, its notices' signatures not yet checked. */
+function decodeHeadBody (o: Record<string, unknown>, w: string): Required<HeadBody> {
   for (const k of Object.keys(o)) if (!HEAD_FIELDS.has(k)) throw new InvalidRecordError(`${w}: unknown field "${k}"`)
   const problem = peerIdProblem(o.peerId)
   if (problem != null) throw new InvalidRecordError(`${w}: field "peerId" ${problem}`)
@@ -142,29 +120,50 @@ function decodeHeadFields (bytes: Uint8Array): Head {
       try {
         forgotten.push(decodeForgetNoticeObject(n, `${w}: forgotten[${i}]`))
       } catch (err: any) {
-        throw new InvalidRecordError(String(err.message))
+        throw new InvalidRecordError(String(err.message), { cause: err })
       }
     }
   }
-  if (!(o.sig instanceof Uint8Array) || o.sig.length !== 64) throw new InvalidRecordError(`${w}: field "sig" must be a 64-byte signature`)
-  return { v: 1, type: 'snapmesh/head', peerId: o.peerId, seq: o.seq, snapshots, forgotten, sig: o.sig }
+  return { peerId: o.peerId as string, seq: o.seq, snapshots, forgotten }
 }
 
-/** Decodes a head strictly and checks its signature against the peer it names. */
-export async function decodeHead (bytes: Uint8Array): Promise<Head> {
-  const head = decodeHeadFields(bytes)
-  let ok = false
+function toHead (env: { body: Required<HeadBody>, signer: string, sig: Uint8Array }): Head {
+  return { v: 1, type: 'head', ...env.body, signer: env.signer, sig: env.sig }
+}
+
+/**
+ * Signs and encodes a head. The list is cut to the first MAX_HEAD_SNAPSHOTS entries, so pass it
+ * newest first; the notices to the first MAX_HEAD_FORGOTTEN.
+ */
+export async function signHead (privateKey: PrivateKey, h: HeadBody, options: AbortOptions = {}): Promise<Uint8Array> {
+  options.signal?.throwIfAborted()
+  const body: Record<string, unknown> = { peerId: h.peerId, seq: h.seq, snapshots: h.snapshots.slice(0, MAX_HEAD_SNAPSHOTS).map(s => ({ id: s.id, cid: s.cid })) }
+  const forgotten = (h.forgotten ?? []).slice(0, MAX_HEAD_FORGOTTEN)
+  // a head with no forget notices has no "forgotten" field
+  if (forgotten.length > 0) body.forgotten = forgotten.map(forgetNoticeEnvelope)
+  const bytes = encodeEnvelope(await sealEnvelope(privateKey, 'head', body))
   try {
-    const key = peerIdFromString(head.peerId).publicKey
-    ok = key != null && await key.verify(headPayload(head), head.sig)
-  } catch {}
-  if (!ok) throw new InvalidRecordError(`head claims peer ${head.peerId} but is not signed by its key`)
+    readEnvelope(decodeEnvelopeBytes(bytes, 'head'), 'head', decodeHeadBody)
+  } catch (err) {
+    rethrowAs(err, asRecordError)
+  }
+  return bytes
+}
+
+/** Decodes a head strictly and checks its signature against the peer it names, and every notice's. */
+export async function decodeHead (bytes: Uint8Array): Promise<Head> {
+  let head: Head
+  try {
+    head = toHead(await openEnvelope(bytes, 'head', decodeHeadBody, { where: 'head' }))
+  } catch (err) {
+    rethrowAs(err, asRecordError)
+  }
   // each notice stands on its own signature: a head may pass on notices signed by other agents
   for (const n of head.forgotten) {
     try {
       await verifyForgetNotice(n)
     } catch (err: any) {
-      throw new InvalidRecordError(`head of ${head.peerId}: ${String(err.message)}`)
+      throw new InvalidRecordError(`head of ${head.peerId}: ${String(err.message)}`, { cause: err })
     }
   }
   return head
@@ -194,12 +193,6 @@ export const validators: Record<string, (key: Uint8Array, value: Uint8Array, opt
   [HEAD_NAMESPACE]: validateHead
 }
 
-function compareBytes (a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i]
-  return a.length - b.length
-}
-
 /** The index of the head with the highest seq; equal seqs go to the smallest bytes, so every peer picks the same. */
 function selectHead (_key: Uint8Array, values: Uint8Array[]): number {
   let best = 0
@@ -207,12 +200,12 @@ function selectHead (_key: Uint8Array, values: Uint8Array[]): number {
   values.forEach((v, i) => {
     let seq: unknown
     try {
-      seq = (dagCbor.decode(v) as any)?.seq
+      seq = (dagCbor.decode(v) as any)?.body?.seq
     } catch {
       return
     }
     if (typeof seq !== 'number' || !Number.isSafeInteger(seq)) return
-    if (seq > bestSeq || (seq === bestSeq && compareBytes(v, values[best]) < 0)) {
+    if (seq > bestSeq || (seq === bestSeq && compare(v, values[best]) < 0)) {
       best = i
       bestSeq = seq
     }

@@ -1,10 +1,10 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { DAG_CBOR, cidForBytes } from '../store/index.js'
 import {
-  MAX_PARTICIPANTS, applyResult, checkConsistency, checkMarkerFields, checkSchedule, computeStatus, mergeMarkers, decodeResultObject, newState, sortedResults, verifyResult,
+  MAX_PARTICIPANTS, applyResult, checkConsistency, checkMarkerFields, checkSchedule, clean, computeStatus, mergeMarkers, decodeResultObject, newState, resultEnvelope, sortedResults, verifyResult,
   type Consistency, type Marker, type SignedResult, type SnapshotState, type SnapshotStatus
-} from '../snapshot/index.js'
-import { copyReportMismatch, decodeCopyReportObject, mergeCopyReports, verifyCopyReport, type CopyReport } from './copies.js'
+} from '../wire/index.js'
+import { copyReportEnvelope, copyReportMismatch, decodeCopyReportObject, mergeCopyReports, verifyCopyReport, type CopyReport } from './copies.js'
 import { ConflictingRecordError, InvalidRecordError } from './errors.js'
 import type { CID } from 'multiformats/cid'
 
@@ -142,21 +142,17 @@ export function mergeRecords (a: SnapshotRecord, b: SnapshotRecord, now: number)
   return withCopyReports(merged, mergeCopyReports(a.copies ?? [], b.copies ?? [], merged))
 }
 
-/** drops undefined fields, which dag-cbor refuses */
-function clean<T extends object> (o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T
-}
-
 /**
  * The record's canonical dag-cbor bytes and their CID (CIDv1, dag-cbor, sha2-256). Results and
- * expected peers are written sorted, so equal records have equal CIDs.
+ * copy reports are written as the signed envelopes they travel in; results, expected peers and
+ * reports are written sorted, so equal records have equal CIDs.
  */
 export function encodeRecord (r: SnapshotRecord): { cid: CID, bytes: Uint8Array } {
   const canonical = clean({
     ...r,
     expected: [...r.expected].sort(),
-    results: [...r.results].sort((x, y) => x.peerId < y.peerId ? -1 : x.peerId > y.peerId ? 1 : 0).map(x => clean(x)),
-    copies: r.copies == null || r.copies.length === 0 ? undefined : [...r.copies].sort((x, y) => x.owner < y.owner ? -1 : x.owner > y.owner ? 1 : 0).map(x => ({ ...x }))
+    results: [...r.results].sort((x, y) => x.peerId < y.peerId ? -1 : x.peerId > y.peerId ? 1 : 0).map(resultEnvelope),
+    copies: r.copies == null || r.copies.length === 0 ? undefined : [...r.copies].sort((x, y) => x.owner < y.owner ? -1 : x.owner > y.owner ? 1 : 0).map(copyReportEnvelope)
   })
   const bytes = dagCbor.encode(canonical)
   return { cid: cidForBytes(bytes, DAG_CBOR), bytes }

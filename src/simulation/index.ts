@@ -156,7 +156,7 @@ async function nodeIds (n: number): Promise<string[]> {
 /** stands in for an Ed25519 signature: the simulation checks no signatures, only determinism matters */
 function fakeSign (body: ResultBody): SignedResult {
   const sig = createHash('sha512').update(resultPayload(body)).digest()
-  return { ...body, v: 1, type: 'result', sig: new Uint8Array(sig) } as SignedResult
+  return { ...body, v: 1, type: 'result', signer: body.peerId, sig: new Uint8Array(sig) }
 }
 
 function pick<T> (rnd: () => number, items: T[]): T {

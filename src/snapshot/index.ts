@@ -1,5 +1,5 @@
+export * from '../wire/index.js'
 export * from './errors.js'
 export * from './messages.js'
-export * from './state.js'
 export * from './validate.js'
 export * from './protocol.js'

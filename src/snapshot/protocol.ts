@@ -1,7 +1,10 @@
 import { logger } from '@libp2p/logger'
-import { encodeMarker, encodePrepared, encodeResult, mergeMarkers, newSnapshotId, scheduledSnapshotId, type Consistency, type Marker, type Prepared, type ResultBody, type SignedResult } from './messages.js'
+import {
+  applyResult, computeStatus, encodeResult, mergeMarkers, newSnapshotId, newState, scheduledSnapshotId,
+  type Consistency, type Marker, type ResultBody, type SignedResult, type SnapshotState, type SnapshotStatus
+} from '../wire/index.js'
+import { encodeMarker, encodePrepared, type Prepared } from './messages.js'
 import { DEFAULT_MAX_MARKER_AGE_MS } from './validate.js'
-import { applyResult, computeStatus, newState, type SnapshotState, type SnapshotStatus } from './state.js'
 import type { AbortOptions } from '@libp2p/interface'
 
 const log = logger('snapmesh:snapshot')

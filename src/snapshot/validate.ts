@@ -1,5 +1,6 @@
 import { DuplicateMessageError, ExpiredMarkerError, IgnoredMessageError, InvalidMessageError, InvalidSignatureError, MessageTooLargeError, WrongSenderError } from './errors.js'
-import { decodeMessage, verifyResult, type SnapshotMessage } from './messages.js'
+import { verifyResult } from '../wire/index.js'
+import { decodeMessage, type SnapshotMessage } from './messages.js'
 
 export type GossipAction = 'accept' | 'ignore' | 'reject'
 

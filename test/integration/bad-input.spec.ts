@@ -149,7 +149,7 @@ describe('integration / bad input', function () {
     // signs whatever it is given with the rogue's key, bypassing the checks signCopyReport makes
     const send = async (b: CopyReportBody): Promise<void> => {
       const sig = await rogueKey.sign(copyReportPayload(b))
-      await rogue.services.pubsub.publish(COPIES_TOPIC, encodeCopyReport({ ...b, v: 1, type: 'copies', sig }))
+      await rogue.services.pubsub.publish(COPIES_TOPIC, encodeCopyReport({ ...b, v: 1, type: 'copies', signer: rogueId, sig }))
     }
     const base: CopyReportBody = { id: snapshotId, owner: good.peerId, root: rootCid, reporter: rogueId, time: Date.now() + 3_600_000, blocks: 1, copies: 9, wanted: 2, holders: Array.from(new Set([good.peerId, rogueId, cluster.agents[1].peerId])).sort() }
     await send({ ...base, copies: 3, reporter: good.peerId })

@@ -39,8 +39,11 @@ describe('metadata / copy reports', () => {
     await assert.rejects(decodeCopyReport(encodeCopyReport({ ...r, copies: 1 })), /not signed by its key/)
     const forged = await signCopyReport(ps[2].key, body(m, ps[0], ps[1]))
     await assert.rejects(decodeCopyReport(encodeCopyReport(forged)), (err: any) => err instanceof InvalidCopyReportError && /claims reporter/.test(err.message))
-    await assert.rejects(decodeCopyReport(dagCbor.encode({ ...r, extra: 1 })), /unknown field "extra"/)
-    await assert.rejects(decodeCopyReport(dagCbor.encode({ ...r, copies: 3 })), /copies.*only 2 holders/)
+    // a report travels as an envelope { type, body, signer, sig }: tamper with its body or the envelope itself
+    const env = dagCbor.decode(encodeCopyReport(r)) as { body: Record<string, unknown> }
+    await assert.rejects(decodeCopyReport(dagCbor.encode({ ...env, body: { ...env.body, extra: 1 } })), /unknown field "extra"/)
+    await assert.rejects(decodeCopyReport(dagCbor.encode({ ...env, extra: 1 })), /unknown field "extra"/)
+    await assert.rejects(decodeCopyReport(dagCbor.encode({ ...env, body: { ...env.body, copies: 3 } })), /copies.*only 2 holders/)
     await assert.rejects(decodeCopyReport(new Uint8Array([0xff, 0x00])), /not dag-cbor/)
     const bystander = await signCopyReport(ps[2].key, body(m, ps[0], ps[2], { holders: [ps[0].id, ps[1].id] }))
       .catch((err: Error) => err)

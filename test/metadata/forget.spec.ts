@@ -37,8 +37,11 @@ describe('metadata / forget notices', () => {
     await assert.rejects(decodeForgetNotice(encodeForgetNotice(forged)), (err: Error) => err instanceof InvalidForgetNoticeError && /not signed by its key/.test(err.message))
     const altered = { ...n, id: 'b'.repeat(64) }
     await assert.rejects(decodeForgetNotice(encodeForgetNotice(altered)), InvalidForgetNoticeError)
-    await assert.rejects(decodeForgetNotice(dagCbor.encode({ ...n, prune: 'yes' })), /field "prune" must be true or false/)
-    await assert.rejects(decodeForgetNotice(dagCbor.encode({ ...n, extra: 1 })), /unknown field "extra"/)
+    // a notice travels as an envelope { type, body, signer, sig }: tamper with its body or the envelope itself
+    const env = dagCbor.decode(encodeForgetNotice(n)) as { body: Record<string, unknown> }
+    await assert.rejects(decodeForgetNotice(dagCbor.encode({ ...env, body: { ...env.body, prune: 'yes' } })), /field "prune" must be true or false/)
+    await assert.rejects(decodeForgetNotice(dagCbor.encode({ ...env, body: { ...env.body, extra: 1 } })), /unknown field "extra"/)
+    await assert.rejects(decodeForgetNotice(dagCbor.encode({ ...env, extra: 1 })), /unknown field "extra"/)
   })
 
   it('the catalog keeps the notice in place of the record and refuses the record afterwards', async () => {

@@ -1,5 +1,7 @@
 // The protocol core: pure functions of (marker, results, now). No I/O, no wall clock.
-import type { Marker, SignedResult } from './messages.js'
+import { compare } from 'uint8arrays/compare'
+import type { Marker } from './marker.js'
+import type { SignedResult } from './result.js'
 
 export type SnapshotStatus = 'running' | 'complete' | 'partial' | 'failed'
 
@@ -25,14 +27,6 @@ export function newState (marker: Marker): SnapshotState {
   return { marker, results: new Map() }
 }
 
-function compareBytes (a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) {
-    if (a[i] !== b[i]) return a[i] - b[i]
-  }
-  return a.length - b.length
-}
-
 /**
  * Orders two results of one peer: positive when `a` is the better. 'ok' beats 'error'; then the
  * later `time`; then the signature bytes, so that every agent keeps the same one.
@@ -40,7 +34,7 @@ function compareBytes (a: Uint8Array, b: Uint8Array): number {
 export function compareResults (a: SignedResult, b: SignedResult): number {
   if (a.status !== b.status) return a.status === 'ok' ? 1 : -1
   if (a.time !== b.time) return a.time - b.time
-  return compareBytes(a.sig, b.sig)
+  return compare(a.sig, b.sig)
 }
 
 /**
