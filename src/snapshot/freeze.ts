@@ -5,7 +5,7 @@
 import { logger } from '@libp2p/logger'
 import { runPostHooks, runPreHooks, type HookedSource } from '../hooks/index.js'
 import { FROZEN, type AgentState } from '../state/index.js'
-import type { Marker } from './messages.js'
+import type { Marker } from '../wire/index.js'
 import type { AbortOptions } from '@libp2p/interface'
 
 const log = logger('snapmesh:snapshot:freeze')

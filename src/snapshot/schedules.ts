@@ -5,8 +5,7 @@
 import { logger } from '@libp2p/logger'
 import { Cron } from 'croner'
 import { every } from '../util/index.js'
-import { scheduledSnapshotId, type Marker, type SignedResult } from './messages.js'
-import type { SnapshotState } from './state.js'
+import { scheduledSnapshotId, type Marker, type SignedResult, type SnapshotState } from '../wire/index.js'
 import type { AbortOptions, Startable } from '@libp2p/interface'
 
 const log = logger('snapmesh:snapshot:schedules')

@@ -8,10 +8,10 @@ import { ForgottenSnapshotError, recordFromState, type SnapshotRecord } from '..
 import { LAMPORT, type AgentState } from '../state/index.js'
 import { every } from '../util/index.js'
 import { InvalidSnapshotRequestError, OutgoingMessageTooLargeError } from './errors.js'
-import { SNAPSHOT_TOPIC, decodeMessage, signResult, type Consistency, type Marker, type ResultBody, type SnapshotMessage } from './messages.js'
+import { computeStatus, signResult, type Consistency, type Marker, type ResultBody, type SnapshotState } from '../wire/index.js'
+import { SNAPSHOT_TOPIC, decodeMessage, type SnapshotMessage } from './messages.js'
 import { SnapshotProtocol } from './protocol.js'
 import { validateGossip } from './validate.js'
-import { computeStatus, type SnapshotState } from './state.js'
 import type { GossipTopic, Mesh } from '../node/index.js'
 import type { AbortOptions, PrivateKey, Startable } from '@libp2p/interface'
 
