@@ -14,6 +14,8 @@ const log = logger('snapmesh:metadata')
 const SNAP = '/snapshots/'
 const META = '/meta/'
 const FORGOTTEN = '/forgotten/'
+/** entries that no longer decode (an older format, or damage) are moved here at start, never lost */
+const UNREADABLE = '/unreadable'
 
 export interface CatalogInit {
   /** folder of the LevelDB database */
@@ -51,6 +53,44 @@ export class Catalog implements Startable {
     await store.open()
     this.store = store
     this.started = true
+    await this.setAsideUnreadable()
+  }
+
+  /**
+   * Moves every record and forget notice that does not decode (written in an older format, or
+   * damaged) under `unreadable/`, so that no read trips over it later; the bytes are kept as they
+   * were. Returns how many were moved.
+   */
+  private async setAsideUnreadable (): Promise<number> {
+    const moved: Array<{ key: string, to: string, value: Uint8Array, why: string }> = []
+    for await (const { key, value } of this.ds.query({ prefix: SNAP })) {
+      try {
+        await decodeRecord(value, { verify: false })
+      } catch (err: any) {
+        moved.push({ key: key.toString(), to: UNREADABLE + key.toString(), value, why: String(err.message) })
+      }
+    }
+    for await (const { key, value } of this.ds.query({ prefix: FORGOTTEN })) {
+      try {
+        await decodeForgetNotice(value)
+      } catch (err: any) {
+        moved.push({ key: key.toString(), to: UNREADABLE + key.toString(), value, why: String(err.message) })
+      }
+    }
+    for (const m of moved) {
+      log.error('catalog entry %s cannot be read (%s): kept under %s', m.key, m.why, m.to)
+      await this.ds.db.put(m.to, m.value, { sync: true })
+      await this.ds.db.del(m.key, { sync: true })
+    }
+    return moved.length
+  }
+
+  /** the keys of the entries set aside at start because they could not be read */
+  async unreadable (options: AbortOptions = {}): Promise<string[]> {
+    this.check()
+    const out: string[] = []
+    for await (const key of this.ds.queryKeys({ prefix: UNREADABLE + '/' }, options)) out.push(key.toString().slice(UNREADABLE.length))
+    return out.sort()
   }
 
   async stop (): Promise<void> {

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import * as dagCbor from '@ipld/dag-cbor'
+import { LevelDatastore } from 'datastore-level'
 import { Catalog, ConflictingRecordError, encodeRecord, recordFromState, type SnapshotRecord } from '../../src/metadata/index.js'
 import { InvalidSignatureError, applyResult, newState, signResult, type Marker } from '../../src/snapshot/index.js'
 import { marker, okBody, peers, seededBytes, type Peer } from '../snapshot/fixtures.js'
@@ -129,6 +131,38 @@ describe('metadata / catalog', () => {
     assert.equal((await cat.get(m.id))?.status, 'complete')
     assert.equal((await cat.get(m.id))?.results.length, 2)
     assert.equal(await cat.getMeta('last-root'), 'bafyroot')
+  })
+
+  it('sets aside at start the entries it cannot read (an older format), keeping their bytes, and serves the rest', async () => {
+    const good = marker(a.id, [a.id, b.id])
+    await cat.put(await rec(good, [a, b]))
+    await cat.stop()
+    // entries as an older version wrote them: a result signed flat, a notice without an envelope
+    const oldId = 'c'.repeat(64)
+    const oldRecord = dagCbor.encode({ v: 1, type: 'snapmesh/snapshot', id: oldId, results: [{ v: 1, type: 'result', sig: new Uint8Array(64) }] })
+    const oldNotice = dagCbor.encode({ v: 1, type: 'forget', id: 'd'.repeat(64), by: a.id, time: 5, prune: false, sig: new Uint8Array(64) })
+    const raw = new LevelDatastore(dir)
+    await raw.open()
+    await raw.db.put(`/snapshots/${oldId}`, oldRecord)
+    await raw.db.put(`/forgotten/${'d'.repeat(64)}`, oldNotice)
+    await raw.close()
+    cat = new Catalog({ path: dir, clock: () => clock.now })
+    await cat.start()
+    assert.equal(await cat.get(oldId), undefined)
+    assert.equal(await cat.forgotten('d'.repeat(64)), undefined)
+    assert.deepEqual((await cat.list()).map(r => r.id), [good.id])
+    assert.deepEqual(await cat.listForgotten(), [])
+    assert.deepEqual(await cat.unreadable(), [`/forgotten/${'d'.repeat(64)}`, `/snapshots/${oldId}`])
+    await cat.stop()
+    const check = new LevelDatastore(dir)
+    await check.open()
+    try {
+      assert.deepEqual(Buffer.from(await check.db.get(`/unreadable/snapshots/${oldId}`) as Uint8Array), Buffer.from(oldRecord))
+    } finally {
+      await check.close()
+    }
+    cat = new Catalog({ path: dir, clock: () => clock.now })
+    await cat.start()
   })
 
   it('refuses use before start', async () => {
