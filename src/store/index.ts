@@ -85,7 +85,8 @@ function isNotFound (err: any): boolean {
   return err?.code === 'ENOENT'
 }
 
-async function syncDir (dir: string): Promise<void> {
+/** fsyncs a folder, so that renames and new names in it are durable */
+export async function syncDir (dir: string): Promise<void> {
   const handle = await fs.open(dir, 'r')
   try {
     await handle.sync()
