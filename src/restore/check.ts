@@ -5,6 +5,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { InvalidIncludeError, InvalidTargetError, TargetNotEmptyError, UnsafePathError } from './errors.js'
 import type { Entry, FileEntry, RootNode } from '../capture/index.js'
+import type { AbortOptions } from '@libp2p/interface'
 import type { Stats } from 'node:fs'
 
 /** A name that is safe to join to a folder: one component, not `.` or `..`, no NUL, at most 255 bytes. */
@@ -46,7 +47,8 @@ export function checkEntryName (entry: Entry, parts: string[]): void {
   if (!isSafeName(entry.name)) throw new UnsafePathError(`refusing to restore ${shownPath(parts)}: entry name ${JSON.stringify(entry.name)} is not a single safe path component; nothing was written`)
 }
 
-export async function lstatOrUndefined (p: string): Promise<Stats | undefined> {
+export async function lstatOrUndefined (p: string, options: AbortOptions = {}): Promise<Stats | undefined> {
+  options.signal?.throwIfAborted()
   try {
     return await fs.lstat(p)
   } catch (err: any) {
@@ -56,8 +58,8 @@ export async function lstatOrUndefined (p: string): Promise<Stats | undefined> {
 }
 
 /** the target may be missing or a folder; with content in it only when `mayHaveContent` */
-export async function checkTarget (target: string, mayHaveContent: boolean): Promise<void> {
-  const existing = await lstatOrUndefined(target)
+export async function checkTarget (target: string, mayHaveContent: boolean, options: AbortOptions = {}): Promise<void> {
+  const existing = await lstatOrUndefined(target, options)
   if (existing == null) return
   if (!existing.isDirectory()) throw new InvalidTargetError(`restore target ${target} exists and is not a folder`)
   if (!mayHaveContent && (await fs.readdir(target)).length > 0) throw new TargetNotEmptyError(`restore target ${target} is not empty (pass overwrite to restore into it)`)
@@ -73,7 +75,8 @@ export function inTheWayOfDir (st: Stats, abs: string, parts: string[]): 'merge'
 }
 
 /** refuses a folder that is a symlink or does not resolve to where it belongs under the target's real path */
-export async function assertInside (abs: string, parts: string[], targetReal: string): Promise<void> {
+export async function assertInside (abs: string, parts: string[], targetReal: string, options: AbortOptions = {}): Promise<void> {
+  options.signal?.throwIfAborted()
   const st = await fs.lstat(abs)
   if (st.isSymbolicLink()) throw new UnsafePathError(`refusing to restore into ${shownPath(parts)}: ${abs} is a symlink in the target`)
   if (!st.isDirectory()) throw new UnsafePathError(`refusing to restore into ${shownPath(parts)}: ${abs} is not a folder`)

@@ -81,7 +81,7 @@ export async function restore (components: RestoreComponents, init: RestoreInit,
   checkSourceNames(root)
   const wanted = selectSources(root, selections)
   const overwrite = init.overwrite === true || init.resume === true
-  await checkTarget(target, overwrite)
+  await checkTarget(target, overwrite, options)
 
   const plan = await planRestore(blocks, wanted, selections, options)
   options.onProgress?.(new CustomProgressEvent('restore:start', { ...plan.totals }))

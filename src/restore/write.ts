@@ -70,7 +70,7 @@ class PlanWriter {
         await fs.chmod(abs, (st.mode & 0o7777) | 0o700)
       }
     }
-    await assertInside(abs, parts, this.targetReal)
+    await assertInside(abs, parts, this.targetReal, this.options)
   }
 
   async finishDir (abs: string, mode: number | undefined, mtimeMs: number | undefined): Promise<void> {
@@ -103,7 +103,7 @@ class PlanWriter {
   private async writeFile (entry: FileEntry, dirAbs: string, parts: string[]): Promise<void> {
     const { blocks, options } = this
     const abs = path.join(dirAbs, entry.name)
-    if (this.init.resume && isRestored(await lstatOrUndefined(abs), entry)) {
+    if (this.init.resume && isRestored(await lstatOrUndefined(abs, options), entry)) {
       this.stats.filesKept = (this.stats.filesKept ?? 0) + 1
       this.fileDone(parts, entry.size)
       return
