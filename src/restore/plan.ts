@@ -83,7 +83,7 @@ export interface RestoreTotals {
  * restored in full at several places (the same CID) shares one.
  */
 export interface PlannedContents { children: Planned[], totals: RestoreTotals }
-export interface PlannedDir { kind: 'dir', name: string, mode: number, mtimeMs: number, contents: PlannedContents }
+export interface PlannedDir { kind: 'dir', name: string, mode: number, mtimeMs: number, dir: CID, contents: PlannedContents }
 export type Planned = PlannedDir | FileEntry | SymlinkEntry
 export interface PlannedSource { name: string, mode?: number, mtimeMs?: number, contents: PlannedContents }
 
@@ -100,27 +100,32 @@ function addTotals (to: RestoreTotals, from: RestoreTotals): void {
 }
 
 class Planner {
-  /** the entries of every folder read, by the CID of its first page */
-  private readonly entries = new Map<string, Entry[]>()
   /** folders planned in full, by the CID of their first page */
   private readonly full = new Map<string, PlannedContents>()
+  /** the entries of folders read for a selection of only some of them (the folders on include paths) */
+  private readonly partial = new Map<string, Entry[]>()
 
   constructor (private readonly blocks: BlockGetter, private readonly options: AbortOptions) {}
 
   /** a folder's entries: from its pages the first time, as they arrive, and from memory after that */
-  private async * read (dir: CID): AsyncGenerator<Entry> {
+  private async * read (dir: CID, keep: boolean): AsyncGenerator<Entry> {
     const key = dir.toString()
-    const known = this.entries.get(key)
+    const planned = this.full.get(key)
+    if (planned != null) {
+      for (const child of planned.children) yield child.kind === 'dir' ? { kind: 'dir', name: child.name, mode: child.mode, mtimeMs: child.mtimeMs, dir: child.dir } : child
+      return
+    }
+    const known = this.partial.get(key)
     if (known != null) {
       yield * known
       return
     }
     const read: Entry[] = []
     for await (const entry of readDir(this.blocks, dir, this.options)) {
-      read.push(entry)
+      if (keep) read.push(entry)
       yield entry
     }
-    this.entries.set(key, read)
+    if (keep) this.partial.set(key, read)
   }
 
   /**
@@ -136,7 +141,7 @@ class Planner {
     }
     const contents: PlannedContents = { children: [], totals: { files: 0, dirs: 0, symlinks: 0, bytes: 0 } }
     const totals = contents.totals
-    for await (const entry of this.read(dir)) {
+    for await (const entry of this.read(dir, !sel.all)) {
       this.options.signal?.throwIfAborted()
       const childParts = [...parts, entry.name]
       checkEntryName(entry, childParts)
@@ -146,7 +151,7 @@ class Planner {
       if (!childSel.all && entry.kind !== 'dir') throw new InvalidIncludeError(`include ${JSON.stringify(firstInclude(childSel))}: ${shownPath(childParts)} is a ${entry.kind}, not a folder`)
       if (entry.kind === 'dir') {
         const inner = await this.plan(entry.dir, childParts, childSel)
-        contents.children.push({ kind: 'dir', name: entry.name, mode: entry.mode, mtimeMs: entry.mtimeMs, contents: inner })
+        contents.children.push({ kind: 'dir', name: entry.name, mode: entry.mode, mtimeMs: entry.mtimeMs, dir: entry.dir, contents: inner })
         totals.dirs++
         addTotals(totals, inner.totals)
       } else if (entry.kind === 'file') {
