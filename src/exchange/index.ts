@@ -27,6 +27,8 @@ const MAX_REQUEST_BYTES = MAX_WANTS * 128
 const FOUND = 0
 const MISSING = 1
 const CORRUPT = 2
+/** answers to one request are written together until they come to this many bytes */
+const ANSWERS_TOGETHER = 64 * 1024
 /** how long a session stream with nothing asked stays open for the next want */
 const SESSION_IDLE_MS = 2_000
 
@@ -102,8 +104,9 @@ export class BlockExchange implements Startable {
 
   /**
    * Answers the requests on one stream until the asker ends its side. Found blocks are written
-   * behind a small header without copying them, one at a time: the next is read from the store
-   * only once the muxer took the previous one, so a slow asker holds this side back.
+   * behind a small header without copying them; answers of one request are written together until
+   * they reach ANSWERS_TOGETHER bytes, and the next are read from the store only once the muxer
+   * took those, so a slow asker holds this side back.
    */
   private async serve (stream: Stream): Promise<void> {
     const reader = lpStream(readSide(stream), { maxDataLength: MAX_REQUEST_BYTES })
@@ -121,15 +124,20 @@ export class BlockExchange implements Startable {
           throw err
         }
         const request = decodeRequest(frame.subarray())
-        for (const cid of request.cids) {
-          const answer = await step.run(async signal => answerFor(blocks, cid, request, signal))
+        // small answers go out together, so that tiny blocks and check answers do not cost a
+        // muxer frame each; a large block goes out on its own as soon as it is read
+        let ready = new Uint8ArrayList()
+        for (const [i, cid] of request.cids.entries()) {
+          ready.append(await step.run(async signal => answerFor(blocks, cid, request, signal)))
+          if (ready.byteLength < ANSWERS_TOGETHER && i < request.cids.length - 1) continue
           // an asker that stops reading must not hold this stream for ever
           const stuck = setTimeout(() => stream.abort(new TimeoutError(`the asker read nothing for ${timeoutMs} ms`)), timeoutMs)
           try {
-            yield answer
+            yield ready
           } finally {
             clearTimeout(stuck)
           }
+          ready = new Uint8ArrayList()
         }
       }
     }

@@ -10,7 +10,7 @@ import { manifestBlocks } from '../capture/index.js'
 import { closeWhenPeerDone, type BlockExchange } from '../exchange/index.js'
 import { REPLICATE_PROTOCOL } from '../node/protocols.js'
 import { ReplicationRequestError } from './errors.js'
-import { holders } from './placement.js'
+import { appendTo, fewest, holders } from './placement.js'
 import type { Blocks } from '../store/index.js'
 import type { AbortOptions, Libp2p, PeerId, Startable, Stream } from '@libp2p/interface'
 
@@ -177,9 +177,7 @@ export class Replicator implements Startable {
     const confirmed = new Map<string, number>()
     for await (const { cid } of manifestBlocks(this.c.blocks, root, options)) {
       confirmed.set(cid.toString(), 1)
-      for (const h of holders(cid, owner, members, this.init.copies).slice(1)) {
-        perHolder.set(h, [...(perHolder.get(h) ?? []), cid])
-      }
+      for (const h of holders(cid, owner, members, this.init.copies).slice(1)) appendTo(perHolder, h, cid)
     }
     const failures: string[] = []
     const confirmedBy = new Set([owner])
@@ -194,8 +192,7 @@ export class Replicator implements Startable {
         failures.push(`${holder}: ${String(err.message)}`)
       }
     })))
-    const counts = [...confirmed.values()]
-    return { blocks: counts.length, copies: counts.length === 0 ? 0 : Math.min(...counts), failures, holders: [...confirmedBy].sort() }
+    return { blocks: confirmed.size, copies: fewest(confirmed.values()), failures, holders: [...confirmedBy].sort() }
   }
 
   /**

@@ -23,3 +23,17 @@ export function holders (cid: CID | Uint8Array, owner: string, members: Iterable
     .sort((a, b) => a.w === b.w ? (a.peer < b.peer ? -1 : 1) : a.w > b.w ? -1 : 1)
   return [owner, ...ranked.slice(0, copies - 1).map(r => r.peer)]
 }
+
+/** adds `value` to the list kept under `key`, in place */
+export function appendTo<K, V> (lists: Map<K, V[]>, key: K, value: V): void {
+  const list = lists.get(key)
+  if (list == null) lists.set(key, [value])
+  else list.push(value)
+}
+
+/** the smallest of `counts`, 0 when there are none; a loop, so any number of counts will do */
+export function fewest (counts: Iterable<number>): number {
+  let min: number | undefined
+  for (const n of counts) if (min == null || n < min) min = n
+  return min ?? 0
+}

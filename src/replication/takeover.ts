@@ -4,7 +4,7 @@
 import { logger } from '@libp2p/logger'
 import PQueue from 'p-queue'
 import { manifestBlocks } from '../capture/index.js'
-import { holders as place, weight } from './placement.js'
+import { appendTo, fewest, holders as place, weight } from './placement.js'
 import type { BlockGetter, Blocks } from '../store/index.js'
 import type { AbortOptions } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
@@ -80,8 +80,7 @@ export async function takeOver (components: TakeOverComponents, init: TakeOverIn
     if (!(await blocks.has(cid, options))) await blocks.put(cid, await getter.get(cid, options), options)
     confirmed.set(cid.toString(), 1)
     for (const h of init.placement(cid)) {
-      if (h === init.self) continue
-      perHolder.set(h, [...(perHolder.get(h) ?? []), cid])
+      if (h !== init.self) appendTo(perHolder, h, cid)
     }
   }
   const failures: string[] = []
@@ -97,6 +96,5 @@ export async function takeOver (components: TakeOverComponents, init: TakeOverIn
       failures.push(`${holder}: ${String(err.message)}`)
     }
   })))
-  const counts = [...confirmed.values()]
-  return { blocks: counts.length, copies: counts.length === 0 ? 0 : Math.min(...counts), holders: [...holders].sort(), failures }
+  return { blocks: confirmed.size, copies: fewest(confirmed.values()), holders: [...holders].sort(), failures }
 }

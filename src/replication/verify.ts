@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto'
 import { manifestBlocks, readChunks, readDir, readRoot } from '../capture/index.js'
-import { MAX_WANTS, newChallenge, proveHolding, type BlockExchange, type CopyState } from '../exchange/index.js'
+import { MAX_WANTS, newChallenge, proveHolding, type BlockExchange, type Challenge, type CopyState } from '../exchange/index.js'
+import { appendTo } from './placement.js'
 import type { BlockGetter, Blocks } from '../store/index.js'
 import type { AbortOptions } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
@@ -75,11 +77,20 @@ async function referenceCopy (components: { blocks: Pick<Blocks, 'has' | 'get'>,
   }
 }
 
+/** the longest range a challenge may name: a block up to this size is challenged over all of it */
+const WHOLE_BLOCK_PROOF = 65536
+
 /**
  * Checks every copy of every block of one participant's snapshot at the holders placement names:
  * missing and corrupt copies are reported with the holder, the CID and the file they belong to.
+ *
+ * A holder is asked about MAX_WANTS blocks per request. With proof of holding, the blocks of a
+ * request that are at most WHOLE_BLOCK_PROOF bytes share one fresh nonce and are each proven over
+ * all their bytes; a larger block gets a challenge of its own over random ranges, and a block with
+ * no verified copy here is only re-hashed by the holder. With `readData`, the blocks of a request
+ * come back in one stream, and from the first corrupt one on, one by one.
  */
-export async function verifyCopies (components: { blocks: Pick<Blocks, 'has' | 'get'>, exchange: Pick<BlockExchange, 'check' | 'fetch'>, getter: BlockGetter }, init: VerifyInit, options: AbortOptions = {}): Promise<VerifyReport> {
+export async function verifyCopies (components: { blocks: Pick<Blocks, 'has' | 'get'>, exchange: Pick<BlockExchange, 'check' | 'fetch' | 'fetchEach'>, getter: BlockGetter }, init: VerifyInit, options: AbortOptions = {}): Promise<VerifyReport> {
   const paths = await pathsOf(components.getter, init.root, options)
   const perHolder = new Map<string, CID[]>()
   let blocks = 0
@@ -87,14 +98,14 @@ export async function verifyCopies (components: { blocks: Pick<Blocks, 'has' | '
   for await (const { cid } of manifestBlocks(components.getter, init.root, options)) {
     blocks++
     for (const h of init.holdersFor(cid)) {
-      perHolder.set(h, [...(perHolder.get(h) ?? []), cid])
+      appendTo(perHolder, h, cid)
       copies++
     }
   }
   const problems: VerifyProblem[] = []
   /** `holder cid` of every copy already found bad: each is reported once */
   const found = new Set<string>()
-  const isHolder = (holder: string, cid: CID): boolean => perHolder.get(holder)?.some(c => c.equals(cid)) === true
+  const isHolder = (holder: string, cid: CID): boolean => init.holdersFor(cid).includes(holder)
   const report = (holder: string, cid: CID, state: CopyState | 'unproven' | 'unreachable', message?: string): void => {
     if (state === 'ok' || found.has(`${holder} ${cid.toString()}`)) return
     found.add(`${holder} ${cid.toString()}`)
@@ -102,6 +113,69 @@ export async function verifyCopies (components: { blocks: Pick<Blocks, 'has' | '
     if (message != null) p.message = message
     problems.push(p)
   }
+
+  /** fetches the copies and re-hashes them here */
+  const readCopies = async (holder: string, batch: CID[]): Promise<void> => {
+    let next = 0
+    try {
+      await components.exchange.fetchEach(holder, batch, (j, block) => {
+        report(holder, batch[j], block == null ? 'missing' : 'ok')
+        next = j + 1
+      }, options)
+      return
+    } catch (err: any) {
+      if (err.code !== 'ERR_CORRUPT_BLOCK') throw err
+    }
+    // a copy was corrupt, which ends the request: the rest one at a time, to tell which
+    for (const cid of batch.slice(next)) {
+      try {
+        const [bytes] = await components.exchange.fetch(holder, [cid], options)
+        report(holder, cid, bytes == null ? 'missing' : 'ok')
+      } catch (err: any) {
+        if (err.code === 'ERR_CORRUPT_BLOCK') report(holder, cid, 'corrupt', err.message)
+        else throw err
+      }
+    }
+  }
+
+  /** asks the holder to prove it holds each copy, against a verified copy here */
+  const proveCopies = async (holder: string, batch: CID[]): Promise<void> => {
+    const judge = (cid: CID, answer: { state: CopyState, proof?: Uint8Array }, expected: Uint8Array | undefined): void => {
+      if (answer.state === 'ok' && expected != null && (answer.proof == null || !Buffer.from(answer.proof).equals(Buffer.from(expected)))) {
+        report(holder, cid, 'unproven', 'the holder could not prove it holds the block')
+      } else {
+        report(holder, cid, answer.state)
+      }
+    }
+    const shared: Challenge = { nonce: randomBytes(32), ranges: [[0, WHOLE_BLOCK_PROOF]] }
+    const small: Array<{ cid: CID, expected: Uint8Array }> = []
+    const unchecked: CID[] = []
+    for (const cid of batch) {
+      if (found.has(`${holder} ${cid.toString()}`)) continue
+      const copy = await referenceCopy(components, cid, init.self, init.holdersFor(cid).filter(h => h !== holder && h !== init.self), (h, message) => {
+        if (isHolder(h, cid)) report(h, cid, 'corrupt', message)
+      }, options)
+      if (copy == null) {
+        unchecked.push(cid)
+      } else if (copy.byteLength <= WHOLE_BLOCK_PROOF) {
+        small.push({ cid, expected: proveHolding(copy, shared) })
+      } else {
+        const challenge = newChallenge(copy.byteLength)
+        const [answer] = await components.exchange.check(holder, [cid], { ...options, challenge })
+        judge(cid, answer, proveHolding(copy, challenge))
+      }
+    }
+    if (small.length > 0) {
+      const answers = await components.exchange.check(holder, small.map(s => s.cid), { ...options, challenge: shared })
+      small.forEach(({ cid, expected }, k) => { judge(cid, answers[k], expected) })
+    }
+    if (unchecked.length > 0) {
+      // no good copy to check against: the holder's own re-hash decides
+      const answers = await components.exchange.check(holder, unchecked, options)
+      unchecked.forEach((cid, k) => { judge(cid, answers[k], undefined) })
+    }
+  }
+
   for (const [holder, cids] of perHolder) {
     if (holder === init.self) {
       for (const cid of cids) {
@@ -118,33 +192,8 @@ export async function verifyCopies (components: { blocks: Pick<Blocks, 'has' | '
     for (let i = 0; i < cids.length; i += MAX_WANTS) {
       const batch = cids.slice(i, i + MAX_WANTS)
       try {
-        if (init.readData === true) {
-          for (const cid of batch) {
-            try {
-              const [bytes] = await components.exchange.fetch(holder, [cid], options)
-              report(holder, cid, bytes == null ? 'missing' : 'ok')
-            } catch (err: any) {
-              if (err.code === 'ERR_CORRUPT_BLOCK') report(holder, cid, 'corrupt', err.message)
-              else throw err
-            }
-          }
-        } else {
-          // proof of holding: one verified copy here, a fresh challenge per holder and block
-          for (const cid of batch) {
-            if (found.has(`${holder} ${cid.toString()}`)) continue
-            const copy = await referenceCopy(components, cid, init.self, init.holdersFor(cid).filter(h => h !== holder && h !== init.self), (h, message) => {
-              if (isHolder(h, cid)) report(h, cid, 'corrupt', message)
-            }, options)
-            const challenge = copy != null ? newChallenge(copy.byteLength) : undefined
-            const [answer] = await components.exchange.check(holder, [cid], { ...options, challenge })
-            if (answer.state === 'ok' && copy != null && challenge != null &&
-              (answer.proof == null || !Buffer.from(answer.proof).equals(Buffer.from(proveHolding(copy, challenge))))) {
-              report(holder, cid, 'unproven', 'the holder could not prove it holds the block')
-            } else {
-              report(holder, cid, answer.state)
-            }
-          }
-        }
+        if (init.readData === true) await readCopies(holder, batch)
+        else await proveCopies(holder, batch)
       } catch (err: any) {
         if (options.signal?.aborted === true) throw err
         for (const cid of batch) report(holder, cid, 'unreachable', String(err.message))

@@ -85,7 +85,8 @@ function isNotFound (err: any): boolean {
   return err?.code === 'ENOENT'
 }
 
-async function syncDir (dir: string): Promise<void> {
+/** fsyncs a folder, so that renames and new names in it are durable */
+export async function syncDir (dir: string): Promise<void> {
   const handle = await fs.open(dir, 'r')
   try {
     await handle.sync()
@@ -100,15 +101,16 @@ async function writeAll (handle: fs.FileHandle, bytes: BlockBytes): Promise<void
     await handle.writeFile(bytes)
     return
   }
-  let pieces = [...bytes]
-  while (pieces.length > 0) {
+  const pieces = [...bytes]
+  let next = 0
+  while (next < pieces.length) {
     // writev takes at most IOV_MAX (1024) pieces and may write fewer bytes than asked
-    const batch = pieces.slice(0, 1024)
+    const batch = pieces.slice(next, next + 1024)
     let { bytesWritten } = await handle.writev(batch)
     let used = 0
     while (used < batch.length && bytesWritten >= batch[used].byteLength) bytesWritten -= batch[used++].byteLength
-    pieces = pieces.slice(used)
-    if (bytesWritten > 0) pieces[0] = pieces[0].subarray(bytesWritten)
+    next += used
+    if (bytesWritten > 0) pieces[next] = pieces[next].subarray(bytesWritten)
   }
 }
 

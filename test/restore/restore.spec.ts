@@ -3,11 +3,12 @@ import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
-import { capture } from '../../src/capture/index.js'
+import { capture, encodeChunkListPages, encodeDirPages, manifestBlocks, readDir } from '../../src/capture/index.js'
 import { InvalidIncludeError, InvalidTargetError, TargetNotEmptyError, UnsafePathError, restore } from '../../src/restore/index.js'
 import { CorruptBlockError, DAG_CBOR, FsBlockStore, RAW, cidForBytes } from '../../src/store/index.js'
 import { describeTree, seededBytes, writeSeededFile } from '../capture/fixtures.js'
 import type { BlockGetter } from '../../src/store/index.js'
+import type { Entry } from '../../src/capture/index.js'
 import type { CID } from 'multiformats/cid'
 
 describe('restore / restore', () => {
@@ -176,6 +177,80 @@ describe('restore / restore', () => {
       { type: 'restore:file', path: 'root/etc/conf.d/app.conf', bytes: 6 },
       { type: 'restore:file', path: 'root/etc/hosts', bytes: 20 }
     ])
+  })
+
+  /** a getter that counts how often each block is asked for */
+  function counting (): { getter: BlockGetter, counts: Map<string, number> } {
+    const counts = new Map<string, number>()
+    return {
+      counts,
+      getter: {
+        get: async (cid, options) => {
+          counts.set(cid.toString(), (counts.get(cid.toString()) ?? 0) + 1)
+          return blocks.get(cid, options)
+        }
+      }
+    }
+  }
+
+  /**
+   * A manifest whose folder `files` spans two pages (2,001 symlinks, a file whose chunks are in
+   * two chunk-list pages, a folder `sub`), and a second source `copy` that is the same folder as
+   * `files/sub` (one CID at two places).
+   */
+  async function pagedManifest (): Promise<{ root: CID, sub: CID, files: CID[], chunkLists: CID[] }> {
+    const putAll = async (list: Array<{ cid: CID, bytes: Uint8Array }>): Promise<void> => { for (const b of list) await blocks.put(b.cid, b.bytes) }
+    const chunks: Array<[CID, number]> = []
+    for (let i = 0; i < 1500; i++) chunks.push([await put(new TextEncoder().encode(String(i).padStart(4, '0')), RAW), 4])
+    const lists = encodeChunkListPages(chunks)
+    await putAll(lists)
+    const inner = await put(new TextEncoder().encode('inner'), RAW)
+    const subPages = encodeDirPages([{ name: 'inner.txt', kind: 'file', mode: 0o644, mtimeMs: 1_000, size: 5, chunks: [[inner, 5]] }])
+    await putAll(subPages)
+    const sub = subPages[subPages.length - 1].cid
+    const entries: Entry[] = [{ name: 'big.bin', kind: 'file', mode: 0o600, mtimeMs: 2_000, size: 6000, chunkList: lists[lists.length - 1].cid }]
+    for (let i = 0; i < 2001; i++) entries.push({ name: `link-${String(i).padStart(4, '0')}`, kind: 'symlink', mode: 0o777, mtimeMs: 3_000, target: `target-${i}` })
+    entries.push({ name: 'sub', kind: 'dir', mode: 0o755, mtimeMs: 4_000, dir: sub })
+    const filesPages = encodeDirPages(entries)
+    await putAll(filesPages)
+    const root = await put({ v: 1, type: 'snapmesh/root', peerId: 'p', name: 'h', time: 0, sources: [{ name: 'copy', path: '/y', dir: sub, mode: 0o755, mtimeMs: 0 }, { name: 'files', path: '/x', dir: filesPages[filesPages.length - 1].cid, mode: 0o755, mtimeMs: 0 }] })
+    return { root, sub, files: filesPages.map(p => p.cid), chunkLists: lists.map(l => l.cid) }
+  }
+
+  it('fetches each manifest node once, a folder that appears twice included', async function () {
+    this.timeout(60_000)
+    const { root, sub, files, chunkLists } = await pagedManifest()
+    assert.equal(files.length, 2, 'the folder spans two pages')
+    assert.equal(chunkLists.length, 2, 'the file has two chunk-list pages')
+    const manifestNodes: string[] = []
+    for await (const { cid, kind } of manifestBlocks(blocks, root)) if (kind !== 'chunk') manifestNodes.push(cid.toString())
+    assert.equal(manifestNodes.length, 1 + 2 + 2 + 1)
+
+    // the counter sees fetches: reading a folder twice through it counts its page twice
+    const control = counting()
+    for (let i = 0; i < 2; i++) for await (const entry of readDir(control.getter, sub)) assert.equal(entry.name, 'inner.txt')
+    assert.equal(control.counts.get(sub.toString()), 2)
+
+    const { getter, counts } = counting()
+    const target = path.join(dir, 'target')
+    const stats = await restore({ blocks: getter }, { root, target })
+    assert.equal(stats.symlinks, 2001)
+    assert.equal(stats.files, 3)
+    assert.equal(stats.dirs, 3)
+    assert.equal(await fs.readFile(path.join(target, 'copy/inner.txt'), 'utf8'), 'inner')
+    assert.equal(await fs.readFile(path.join(target, 'files/sub/inner.txt'), 'utf8'), 'inner')
+    assert.equal((await fs.stat(path.join(target, 'files/big.bin'))).size, 6000)
+    assert.deepEqual(manifestNodes.map(c => [c, counts.get(c)]), manifestNodes.map(c => [c, 1]))
+  })
+
+  it('fetches each selected manifest node once with includes, and no node outside them', async () => {
+    const { root, sub, files, chunkLists } = await pagedManifest()
+    const { getter, counts } = counting()
+    const target = path.join(dir, 'target')
+    const stats = await restore({ blocks: getter }, { root, target, include: ['files/sub/inner.txt', 'copy'] })
+    assert.equal(stats.files, 2)
+    assert.deepEqual([root, ...files, sub].map(c => counts.get(c.toString())), [1, 1, 1, 1])
+    assert.deepEqual(chunkLists.map(c => counts.get(c.toString())), [undefined, undefined])
   })
 
   it('captures and restores a 64 MiB file byte for byte with memory far below its size', async function () {
