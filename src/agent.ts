@@ -151,7 +151,7 @@ export class Agent {
       serial,
       lamport: () => snapshots?.protocol.lamport ?? 0,
       onCaptured: (id, root) => { void repairer.replicateOwn(id, root) }
-    }, { peerId: self, name: c.name, sources: c.sources })
+    }, { peerId: self, name: c.name, sources: c.sources, appsSource: APPS_SOURCE })
     this.started.push({ stop: async () => { local.stop() } })
     snapshots = await this.run(new SnapshotService({
       privateKey,

@@ -3,12 +3,10 @@
 // protocol signs.
 import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
-import { APPS_SOURCE } from '../apps/index.js'
 import { capture, type SourceSpec } from '../capture/index.js'
 import { LAST_ROOT, type AgentState } from '../state/index.js'
 import { anySignal } from '../util/index.js'
 import type { Marker, ResultBody } from '../wire/index.js'
-import type { AppCutResult } from '../apps/index.js'
 import type { Blocks } from '../store/index.js'
 import type { AbortOptions } from '@libp2p/interface'
 
@@ -17,9 +15,10 @@ const log = logger('snapmesh:snapshot:local')
 export interface LocalCaptureComponents {
   blocks: Blocks
   state: Pick<AgentState, 'get' | 'set'>
+  /** the local apps: their cut is taken on the marker, and their part is a folder to capture */
   apps: {
     cut: (marker: Marker) => void
-    wait: (id: string, options?: AbortOptions) => Promise<AppCutResult>
+    wait: (id: string, options?: AbortOptions) => Promise<{ dir?: string }>
     release: (id: string) => Promise<void>
   }
   /** runs one task at a time, in order: captures and prunes never overlap */
@@ -35,6 +34,8 @@ export interface LocalCaptureInit {
   peerId: string
   name: string
   sources: SourceSpec[]
+  /** the source name the apps' part is stored under */
+  appsSource: string
 }
 
 export class LocalCapture {
@@ -71,7 +72,7 @@ export class LocalCapture {
         const result = await capture({ blocks: this.c.blocks }, {
           peerId: this.init.peerId,
           name: this.init.name,
-          sources: apps.dir != null ? [...this.init.sources, { name: APPS_SOURCE, path: apps.dir, fresh: true }] : this.init.sources,
+          sources: apps.dir != null ? [...this.init.sources, { name: this.init.appsSource, path: apps.dir, fresh: true }] : this.init.sources,
           // barrier mode ran the pre hooks before voting and runs the post hooks after the capture
           skipHooks: marker.consistency === 'barrier',
           previous: prev != null ? CID.parse(prev) : undefined

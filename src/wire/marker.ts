@@ -6,21 +6,9 @@ import { MAX_DEADLINE_MS, MAX_PARTICIPANTS, MAX_PREPARE_TIMEOUT_MS, MAX_SCHEDULE
 
 export type Consistency = 'marker' | 'barrier'
 
-export interface Marker {
+export interface Marker extends MarkerFields {
   v: 1
   type: 'marker'
-  /** 64 lowercase hex digits */
-  id: string
-  /** peer ID of the agent that started the snapshot */
-  initiator: string
-  lamport: number
-  tag?: string
-  /** ms since the epoch */
-  startedAt: number
-  /** ms since the epoch, absolute */
-  deadline: number
-  /** peer IDs: sorted, unique, including the initiator */
-  expected: string[]
   /**
    * 'marker': each participant captures when the marker reaches it. 'barrier': each participant
    * freezes (pre hooks) and says so; captures start only once every expected participant is
@@ -59,12 +47,17 @@ export function mergeMarkers (a: Marker, b: Marker): Marker {
 
 /** The marker fields a snapshot record repeats: checked alike in markers and records. */
 export interface MarkerFields {
+  /** 64 lowercase hex digits */
   id: string
+  /** peer ID of the agent that started the snapshot */
   initiator: string
   lamport: number
   tag?: string
+  /** ms since the epoch */
   startedAt: number
+  /** ms since the epoch, absolute */
   deadline: number
+  /** peer IDs: sorted, unique, including the initiator */
   expected: string[]
 }
 
