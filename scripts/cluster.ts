@@ -20,7 +20,8 @@ export const BIN = path.resolve(here, '../src/cli/bin.js')
 export interface AgentSpec {
   name: string
   /** sources for this agent; default: one source "files" at <dir>/<name>/files */
-  sources?: Array<{ name: string, path: string, exclude?: string[] }>
+  /** as in the config file: folder sources (`path`) or command sources (`command`), with hooks */
+  sources?: Array<{ name: string } & Record<string, unknown>>
   /** extra config keys merged over the generated config */
   extra?: Record<string, unknown>
   /** Node.js options put before the agent's script (e.g. `--import` of a test preload module) */

@@ -65,6 +65,7 @@ export class Agent {
     const { privateKey, peerId } = await loadOrCreateIdentity(c.dataDir)
     const self = this.peerId = peerId.toString()
     const psk = c.psk != null ? await readPsk(c.psk) : undefined
+    const maxSkewMs = c.network.maxClockSkewSeconds * 1000
 
     let healer: BlockHealer | undefined
     const blocks = await this.run(new FsBlockStore({ path: path.join(c.dataDir, 'store'), onCorrupt: (cid) => { healer?.corrupt(cid) } }))
@@ -116,7 +117,7 @@ export class Agent {
       members: async () => membership.connected(),
       onRecord: (merged) => { snapshots?.protocol.adopt(markerOf(merged), merged.results) },
       onForget: async (notice) => { await retention?.applyForget(notice) }
-    }, { syncMs: c.network.syncSeconds * 1000, republishMs: c.network.republishHours * 3600 * 1000 })
+    }, { syncMs: c.network.syncSeconds * 1000, republishMs: c.network.republishHours * 3600 * 1000, maxSkewMs })
     const mergeReport = async (report: CopyReport): Promise<void> => {
       const merged = await catalog.addCopyReport(report)
       if (merged != null && merged.status !== 'running') await sync.publishRecord(merged)
@@ -167,7 +168,10 @@ export class Agent {
       deadlineMs: c.snapshot.deadlineSeconds * 1000,
       prepareTimeoutMs: c.snapshot.prepareTimeoutSeconds * 1000,
       consistency: c.snapshot.consistency,
-      maxMessageBytes: c.network.maxMessageBytes
+      maxMessageBytes: c.network.maxMessageBytes,
+      maxPrepareTimeoutMs: c.snapshot.maxPrepareTimeoutSeconds * 1000,
+      maxFreezeMs: c.snapshot.maxFreezeSeconds * 1000,
+      maxSkewMs
     }))
     const live = snapshots
     retention = await this.run(new RetentionService({
@@ -181,9 +185,9 @@ export class Agent {
       getterFor: async (owner) => (await holders.forOwner(owner)).getter,
       serial
     }, { pruneGraceMs: c.retention.pruneGraceSeconds * 1000 }))
-    mesh.subscribe(copyReportTopic(mergeReport))
+    mesh.subscribe(copyReportTopic(mergeReport, { now: Date.now, maxSkewMs }))
     const forgetting = retention
-    mesh.subscribe(forgetTopic(async (notice) => { await forgetting.applyForget(notice) }))
+    mesh.subscribe(forgetTopic(async (notice) => { await forgetting.applyForget(notice) }, { now: Date.now, maxSkewMs }))
 
     await this.run(new PeerKeeper({ libp2p: node }, { bootstrap: c.bootstrap, intervalMs: c.network.reconnectSeconds * 1000, memberProtocol: BLOCKS_PROTOCOL }))
     await this.run(apps)

@@ -63,7 +63,15 @@ export interface Config {
   /** absolute path of a swarm.key file, or undefined for an open network */
   psk?: string
   sources: SourceConfig[]
-  snapshot: { deadlineSeconds: number, consistency: 'marker' | 'barrier', prepareTimeoutSeconds: number }
+  snapshot: {
+    deadlineSeconds: number
+    consistency: 'marker' | 'barrier'
+    prepareTimeoutSeconds: number
+    /** the longest prepare wait this host grants a barrier marker, whatever the marker asks */
+    maxPrepareTimeoutSeconds: number
+    /** the longest a barrier snapshot keeps this host frozen (prepare wait and capture) */
+    maxFreezeSeconds: number
+  }
   /** snapshots every agent fires at the same slots; see README "Schedules" */
   schedules: ScheduleConfig[]
   replication: {
@@ -98,6 +106,8 @@ export interface Config {
     republishHours: number
     fetchConcurrency: number
     fetchTimeoutSeconds: number
+    /** times in messages from peers further ahead of this host's clock than this are refused */
+    maxClockSkewSeconds: number
   }
 }
 
@@ -245,7 +255,13 @@ export function parseConfig (raw: unknown, file: string): Config {
     adminSocket,
     psk: c.psk != null ? abs(c.psk) : undefined,
     sources,
-    snapshot: { deadlineSeconds: c.snapshot?.deadlineSeconds ?? 120, consistency: c.snapshot?.consistency ?? 'marker', prepareTimeoutSeconds: c.snapshot?.prepareTimeoutSeconds ?? 30 },
+    snapshot: checkSnapshot(file, {
+      deadlineSeconds: c.snapshot?.deadlineSeconds ?? 120,
+      consistency: c.snapshot?.consistency ?? 'marker',
+      prepareTimeoutSeconds: c.snapshot?.prepareTimeoutSeconds ?? 30,
+      maxPrepareTimeoutSeconds: c.snapshot?.maxPrepareTimeoutSeconds ?? 300,
+      maxFreezeSeconds: c.snapshot?.maxFreezeSeconds ?? 900
+    }),
     schedules: checkSchedules(file, c.schedules ?? []),
     replication: {
       copies: c.replication?.copies ?? 2,
@@ -268,9 +284,21 @@ export function parseConfig (raw: unknown, file: string): Config {
       syncSeconds: n.syncSeconds ?? 30,
       republishHours: n.republishHours ?? 12,
       fetchConcurrency: n.fetchConcurrency ?? 8,
-      fetchTimeoutSeconds: n.fetchTimeoutSeconds ?? 30
+      fetchTimeoutSeconds: n.fetchTimeoutSeconds ?? 30,
+      maxClockSkewSeconds: n.maxClockSkewSeconds ?? 300
     }
   }
+}
+
+/** the snapshot settings, checked against each other */
+function checkSnapshot (file: string, s: Config['snapshot']): Config['snapshot'] {
+  if (s.prepareTimeoutSeconds > s.maxPrepareTimeoutSeconds) {
+    throw new ConfigError(file, `must not exceed snapshot.maxPrepareTimeoutSeconds (${s.maxPrepareTimeoutSeconds}), got ${s.prepareTimeoutSeconds}`, 'snapshot.prepareTimeoutSeconds')
+  }
+  if (s.maxFreezeSeconds < s.maxPrepareTimeoutSeconds) {
+    throw new ConfigError(file, `must be at least snapshot.maxPrepareTimeoutSeconds (${s.maxPrepareTimeoutSeconds}), got ${s.maxFreezeSeconds}`, 'snapshot.maxFreezeSeconds')
+  }
+  return s
 }
 
 /** Reads, parses and validates a config file. Errors name the file and the field. */

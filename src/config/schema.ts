@@ -57,7 +57,9 @@ export const configSchema = {
       properties: {
         deadlineSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 86400 },
         consistency: { enum: ['marker', 'barrier'] },
-        prepareTimeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 3600 }
+        prepareTimeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 3600 },
+        maxPrepareTimeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 3600 },
+        maxFreezeSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 604800 }
       }
     },
     schedules: {
@@ -110,7 +112,8 @@ export const configSchema = {
         syncSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 86400 },
         republishHours: { type: 'number', exclusiveMinimum: 0, maximum: 47 },
         fetchConcurrency: { type: 'integer', minimum: 1, maximum: 64 },
-        fetchTimeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 3600 }
+        fetchTimeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 3600 },
+        maxClockSkewSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 604800 }
       }
     }
   }

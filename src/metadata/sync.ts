@@ -8,7 +8,9 @@ import { CID } from 'multiformats/cid'
 import { HEAD_SEQ, type AgentState } from '../state/index.js'
 import { anySignal, every } from '../util/index.js'
 import { decodeHead, headKey, recordKey, signHead } from './dht.js'
-import { ForgottenSnapshotError } from './errors.js'
+import { ForgottenSnapshotError, InvalidRecordError } from './errors.js'
+import { futureDatedIn } from './gossip.js'
+import { DEFAULT_MAX_CLOCK_SKEW_MS } from '../wire/index.js'
 import { decodeRecord, encodeRecord, type SnapshotRecord } from './record.js'
 import { Republisher } from './republish.js'
 import type { Catalog } from './catalog.js'
@@ -32,11 +34,14 @@ export interface MetadataSyncComponents {
   onRecord?: (merged: SnapshotRecord) => void
   /** a forget notice (signature checked) from another agent's head that this agent lacked */
   onForget: (notice: ForgetNotice) => Promise<void>
+  clock?: () => number
 }
 
 export interface MetadataSyncInit {
   syncMs: number
   republishMs: number
+  /** times in records and notices further ahead of this agent's clock are refused (default 5 min) */
+  maxSkewMs?: number
   /** first sync and first publish of every record after start (default 1 s and 2 s) */
   firstSyncMs?: number
   firstPublishMs?: number
@@ -76,6 +81,14 @@ export class MetadataSync implements Startable {
   async stop (): Promise<void> {
     this.controller.abort()
     await this.republisher.stop().catch(() => {})
+  }
+
+  private now (): number {
+    return (this.c.clock ?? Date.now)()
+  }
+
+  private get maxSkewMs (): number {
+    return this.init.maxSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS
   }
 
   private signal (timeoutMs: number, options: AbortOptions = {}): AbortSignal {
@@ -136,6 +149,10 @@ export class MetadataSync implements Startable {
           continue
         }
         for (const notice of head.forgotten) {
+          if (notice.time > this.now() + this.maxSkewMs) {
+            log('forget notice for %s in the head of %s refused: dated %d s ahead of this clock', notice.id.slice(0, 8), peer, Math.round((notice.time - this.now()) / 1000))
+            continue
+          }
           if (await this.c.catalog.forgotten(notice.id) == null) await this.c.onForget(notice)
         }
         for (const s of head.snapshots) {
@@ -149,7 +166,10 @@ export class MetadataSync implements Startable {
         const bytes = await this.c.mesh.dhtGet(recordKey(cid), { signal })
         if (bytes == null) continue
         try {
-          const merged = await this.c.catalog.put(await decodeRecord(bytes))
+          const record = await decodeRecord(bytes)
+          const future = futureDatedIn(record, this.now(), this.maxSkewMs)
+          if (future != null) throw new InvalidRecordError(future)
+          const merged = await this.c.catalog.put(record)
           this.c.onRecord?.(merged)
           if (merged.status !== 'running') await this.publishRecord(merged).catch(() => {})
         } catch (err: any) {

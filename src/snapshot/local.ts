@@ -21,8 +21,11 @@ export interface LocalCaptureComponents {
     wait: (id: string, options?: AbortOptions) => Promise<{ dir?: string }>
     release: (id: string) => Promise<void>
   }
-  /** runs one task at a time, in order: captures and prunes never overlap */
-  serial: { add: <T>(fn: () => Promise<T>) => Promise<T> }
+  /**
+   * runs one task at a time: captures and prunes never overlap. Higher `priority` runs first among
+   * those waiting (barrier captures, whose hosts are frozen meanwhile)
+   */
+  serial: { add: <T>(fn: () => Promise<T>, options?: { priority?: number }) => Promise<T> }
   /** the protocol's Lamport clock, for the result */
   lamport: () => number
   /** called once a part is stored (replication starts from here) */
@@ -64,9 +67,11 @@ export class LocalCapture {
     // not in the queue: a snapshot whose channels are still completing holds no other capture back
     await appsPart.catch(() => {})
     const base = { id: marker.id, peerId: this.init.peerId, name: this.init.name }
-    return this.c.serial.add(async (): Promise<ResultBody> => {
+    const failed = (error: string): ResultBody => ({ ...base, lamport: this.c.lamport(), time: this.clock(), status: 'error', error })
+    const run = async (): Promise<ResultBody> => {
       const started = this.clock()
       try {
+        signal.throwIfAborted()
         const prev = await this.c.state.get(LAST_ROOT)
         const apps = await appsPart
         const result = await capture({ blocks: this.c.blocks }, {
@@ -82,10 +87,20 @@ export class LocalCapture {
         return { ...base, lamport: this.c.lamport(), time: this.clock(), status: 'ok', root: result.root, stats: result.stats, problems: result.problems }
       } catch (err: any) {
         log.error('capture for %s failed after %d ms: %s', marker.id, this.clock() - started, err.message)
-        return { ...base, lamport: this.c.lamport(), time: this.clock(), status: 'error', error: String(err.message) }
+        return failed(String(err.message))
       } finally {
         await this.c.apps.release(marker.id).catch(() => {})
       }
-    })
+    }
+    if (marker.consistency !== 'barrier') return this.c.serial.add(run)
+    // a barrier capture goes ahead of every capture and prune waiting, and gives up waiting for
+    // the one running when its freeze bound (the signal) ends: the host is never frozen for longer
+    const queued = this.c.serial.add(run, { priority: 1 })
+    const waited = this.clock()
+    return Promise.race([queued, new Promise<ResultBody>(resolve => {
+      const give = (): void => { resolve(failed(`waited ${this.clock() - waited} ms behind another capture or prune until the freeze bound ended`)) }
+      if (signal.aborted) give()
+      else signal.addEventListener('abort', give, { once: true })
+    })])
   }
 }

@@ -41,6 +41,8 @@ interface Barrier {
   phase: BarrierPhase
   /** local clock: give up waiting for the others to prepare after this */
   prepareBy: number
+  /** the prepare wait granted: the marker's, capped by this host's config */
+  prepareMs: number
   /** local clock: the capture is aborted after this, so the host is thawed */
   captureBy: number
   votes: Map<string, Prepared>
@@ -67,6 +69,13 @@ export interface SnapshotProtocolInit {
   maxMarkerAgeMs?: number
   /** the host name put in the error result when `capture` throws; default the peer ID */
   name?: string
+  /**
+   * barrier mode: the longest prepare wait granted whatever a marker asks (default: the marker's,
+   * up to MAX_PREPARE_TIMEOUT_MS)
+   */
+  maxPrepareTimeoutMs?: number
+  /** barrier mode: the longest this host stays frozen for one snapshot, prepare wait and capture (default: unbounded by config) */
+  maxFreezeMs?: number
   /** most results held for snapshots whose marker has not arrived yet; default 10,000 */
   maxEarlyResults?: number
 }
@@ -82,6 +91,8 @@ export class SnapshotProtocol {
   private readonly c: SnapshotProtocolComponents
   private readonly deadlineMs: number
   private readonly retainMs: number
+  private readonly maxPrepareTimeoutMs: number
+  private readonly maxFreezeMs: number
   private readonly maxMarkerAgeMs: number
   /** when this agent learned of each snapshot, on its own clock */
   private readonly learnedAt = new Map<string, number>()
@@ -107,6 +118,8 @@ export class SnapshotProtocol {
     this.c = components
     this.deadlineMs = init.deadlineMs
     this.retainMs = init.retainMs ?? 3600_000
+    this.maxPrepareTimeoutMs = init.maxPrepareTimeoutMs ?? Number.MAX_SAFE_INTEGER
+    this.maxFreezeMs = init.maxFreezeMs ?? Number.MAX_SAFE_INTEGER
     this.maxMarkerAgeMs = init.maxMarkerAgeMs ?? DEFAULT_MAX_MARKER_AGE_MS
     this.name = init.name ?? components.peerId
     this.maxEarly = init.maxEarlyResults ?? 10_000
@@ -308,7 +321,7 @@ export class SnapshotProtocol {
     for (const b of [...this.barriers.values()]) {
       if ((b.phase === 'preparing' || b.phase === 'prepared') && now > b.prepareBy) {
         const waiting = b.marker.expected.filter(p => b.votes.get(p)?.ok !== true)
-        const reason = `gave up after ${b.marker.prepareTimeoutMs ?? 0} ms waiting for ${waiting.join(', ')} to prepare`
+        const reason = `gave up after ${b.prepareMs} ms waiting for ${waiting.join(', ')} to prepare`
         void this.vote(b, false, reason).then(async () => { await this.abort(b, reason) })
       }
     }
@@ -404,13 +417,15 @@ export class SnapshotProtocol {
       return
     }
     const now = this.c.clock()
-    const timeout = marker.prepareTimeoutMs ?? 1
+    // what the marker asks, capped by this host's own config: no member can freeze it for longer
+    const timeout = Math.min(marker.prepareTimeoutMs ?? 1, this.maxPrepareTimeoutMs)
     const b: Barrier = {
       marker,
       phase: 'preparing',
       prepareBy: now + timeout,
+      prepareMs: timeout,
       // measured on this agent's clock, so a skewed initiator clock cannot stretch the freeze
-      captureBy: now + timeout + Math.max(1, marker.deadline - marker.startedAt),
+      captureBy: now + Math.min(timeout + Math.max(1, marker.deadline - marker.startedAt), this.maxFreezeMs),
       votes: new Map(),
       frozen: false
     }

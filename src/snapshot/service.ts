@@ -44,6 +44,11 @@ export interface SnapshotServiceInit {
   consistency: Consistency
   /** largest gossip message sent or accepted */
   maxMessageBytes: number
+  /** barrier markers: the longest prepare wait and freeze this host grants */
+  maxPrepareTimeoutMs: number
+  maxFreezeMs: number
+  /** times in messages further ahead of this agent's clock are rejected */
+  maxSkewMs: number
 }
 
 export interface StartRequest {
@@ -84,7 +89,7 @@ export class SnapshotService implements Startable {
       onChange: (state: SnapshotState) => { this.onChange(state) },
       prepare: async (marker, options) => { await this.c.freezer.freeze(marker, options) },
       release: async (marker: Marker) => { await this.c.freezer.thaw(marker.id) }
-    }, { deadlineMs: this.init.deadlineMs, lamport, name: this.init.name })
+    }, { deadlineMs: this.init.deadlineMs, lamport, name: this.init.name, maxPrepareTimeoutMs: this.init.maxPrepareTimeoutMs, maxFreezeMs: this.init.maxFreezeMs })
     await this.c.freezer.thawLeftovers()
     this.c.mesh.subscribe(this.topic())
     every(500, this.controller.signal, () => { this.protocol.tick(this.clock()) }, (err) => { log.error('tick failed: %s', err.message) })
@@ -101,7 +106,8 @@ export class SnapshotService implements Startable {
       validate: async (msg) => validateGossip(msg, {
         seen: (id, kind, peerId) => this.protocol.seen(id, kind, peerId),
         now: this.clock(),
-        maxBytes: this.init.maxMessageBytes
+        maxBytes: this.init.maxMessageBytes,
+        maxSkewMs: this.init.maxSkewMs
       }),
       decode: (data) => decodeMessage(data),
       handle: async (msg) => { await this.handle(msg) }

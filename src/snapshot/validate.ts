@@ -1,5 +1,5 @@
 import { DuplicateMessageError, ExpiredMarkerError, IgnoredMessageError, InvalidMessageError, InvalidSignatureError, MessageTooLargeError, WrongSenderError } from './errors.js'
-import { verifyResult } from '../wire/index.js'
+import { DEFAULT_MAX_CLOCK_SKEW_MS, checkNotFuture, verifyResult } from '../wire/index.js'
 import { decodeMessage, type SnapshotMessage } from './messages.js'
 
 export type GossipAction = 'accept' | 'ignore' | 'reject'
@@ -15,6 +15,8 @@ export interface GossipContext {
   maxBytes?: number
   /** markers whose deadline passed longer ago than this are ignored as replays; default 24 h */
   maxAgeMs?: number
+  /** times further ahead of `now` than this are rejected; default 5 minutes */
+  maxSkewMs?: number
 }
 
 export interface GossipVerdict {
@@ -44,6 +46,9 @@ export async function validateGossip (msg: { from: string, data: Uint8Array }, c
   let message: SnapshotMessage | undefined
   try {
     message = decodeMessage(msg.data, { maxBytes: ctx.maxBytes })
+    const skew = ctx.maxSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS
+    if (message.type === 'marker') checkNotFuture(message.startedAt, ctx.now, skew, `marker ${message.id.slice(0, 8)}`, 'startedAt')
+    else checkNotFuture(message.time, ctx.now, skew, `${message.type === 'prepared' ? 'prepared vote' : 'result'} of ${message.peerId} for ${message.id.slice(0, 8)}`, 'time')
     if (message.type === 'marker') {
       if (message.initiator !== msg.from) throw new WrongSenderError(`marker ${message.id.slice(0, 8)} names initiator ${message.initiator} but was sent by ${msg.from}`)
       if (ctx.seen(message.id, 'marker', message.schedule != null ? message.initiator : undefined)) throw new DuplicateMessageError(`marker ${message.id.slice(0, 8)}${message.schedule != null ? ` from ${message.initiator}` : ''} was already seen`)

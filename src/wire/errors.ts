@@ -27,3 +27,13 @@ export class InvalidSignatureError extends Error {
   override name = 'InvalidSignatureError'
   code = 'ERR_INVALID_SIGNATURE'
 }
+
+/**
+ * A message dated further ahead of this agent's clock than `network.maxClockSkewSeconds` allows:
+ * rejected like any invalid message, so a peer cannot make its claims newest for ever.
+ */
+export class FutureDatedError extends InvalidMessageError {
+  static override name = 'FutureDatedError'
+  override name = 'FutureDatedError'
+  override code = 'ERR_FUTURE_DATED'
+}

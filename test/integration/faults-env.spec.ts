@@ -146,7 +146,9 @@ describe('integration / faults: clocks an hour apart', function () {
         name,
         execArgv: offset !== 0 ? preload('clock-offset') : [],
         env: { SNAPMESH_TEST_CLOCK_OFFSET_MS: String(offset) },
-        extra: { snapshot: { deadlineSeconds: 15 }, replication: { copies: 1 } }
+        // an hour apart is beyond the default skew bound (5 minutes), under which the agent an hour
+        // ahead would have its markers and results rejected: this cluster allows two hours
+        extra: { snapshot: { deadlineSeconds: 15 }, replication: { copies: 1 }, network: { reconnectSeconds: 1, syncSeconds: 2, maxClockSkewSeconds: 7200 } }
       })),
       logToFiles: logs
     })
