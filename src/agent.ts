@@ -13,10 +13,10 @@ import { APPS_SOURCE, createAppHub, type AppHub } from './apps/index.js'
 import { loadConfig, type Config } from './config/index.js'
 import { BlockExchange } from './exchange/index.js'
 import { Membership } from './membership/index.js'
-import { Catalog, markerOf, selectors, validators, type CopyReport } from './metadata/index.js'
+import { COPIES_TOPIC, FORGET_TOPIC, Catalog, markerOf, selectors, validators, type CopyReport } from './metadata/index.js'
 import { copyReportTopic, forgetTopic } from './metadata/gossip.js'
 import { MetadataSync } from './metadata/sync.js'
-import { BLOCKS_PROTOCOL, Libp2pMesh, PeerKeeper, createNode, loadOrCreateIdentity, readPsk, type SnapmeshNode } from './node/index.js'
+import { BLOCKS_PROTOCOL, Libp2pMesh, PeerBans, PeerKeeper, createNode, loadOrCreateIdentity, readPsk, type SnapmeshNode } from './node/index.js'
 import { Replicator } from './replication/index.js'
 import { CopyChecker } from './replication/check.js'
 import { BlockHealer } from './replication/heal.js'
@@ -28,6 +28,7 @@ import { Freezer } from './snapshot/freeze.js'
 import { LocalCapture } from './snapshot/local.js'
 import { Scheduler } from './snapshot/schedules.js'
 import { SnapshotService } from './snapshot/service.js'
+import { SNAPSHOT_TOPIC } from './snapshot/messages.js'
 import { AgentState } from './state/index.js'
 import { FsBlockStore } from './store/index.js'
 import type { Startable } from '@libp2p/interface'
@@ -76,6 +77,7 @@ export class Agent {
     await datastore.open()
     this.started.push({ stop: async () => { await datastore.close() } })
 
+    const bans = new PeerBans()
     const node: SnapmeshNode = await createNode({
       privateKey,
       listen: c.listen,
@@ -86,10 +88,12 @@ export class Agent {
       validators,
       selectors,
       maxMessageBytes: c.network.maxMessageBytes,
-      agentVersion: `snapmesh/${VERSION} (${c.name})`
+      agentVersion: `snapmesh/${VERSION} (${c.name})`,
+      scoredTopics: [SNAPSHOT_TOPIC, COPIES_TOPIC, FORGET_TOPIC],
+      bans
     })
     this.started.push({ stop: async () => { await node.stop() } })
-    const mesh = new Libp2pMesh(node)
+    const mesh = await this.run(new Libp2pMesh(node, { bans, banMs: c.network.banSeconds * 1000 }))
     const membership = await this.run(new Membership({ mesh }))
 
     const exchange = await this.run(new BlockExchange({ libp2p: node, blocks }, {

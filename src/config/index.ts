@@ -108,6 +108,8 @@ export interface Config {
     fetchTimeoutSeconds: number
     /** times in messages from peers further ahead of this host's clock than this are refused */
     maxClockSkewSeconds: number
+    /** how long a peer whose gossip score fell below the graylist threshold is refused */
+    banSeconds: number
   }
 }
 
@@ -285,7 +287,8 @@ export function parseConfig (raw: unknown, file: string): Config {
       republishHours: n.republishHours ?? 12,
       fetchConcurrency: n.fetchConcurrency ?? 8,
       fetchTimeoutSeconds: n.fetchTimeoutSeconds ?? 30,
-      maxClockSkewSeconds: n.maxClockSkewSeconds ?? 300
+      maxClockSkewSeconds: n.maxClockSkewSeconds ?? 300,
+      banSeconds: n.banSeconds ?? 600
     }
   }
 }

@@ -113,7 +113,8 @@ export const configSchema = {
         republishHours: { type: 'number', exclusiveMinimum: 0, maximum: 47 },
         fetchConcurrency: { type: 'integer', minimum: 1, maximum: 64 },
         fetchTimeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 3600 },
-        maxClockSkewSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 604800 }
+        maxClockSkewSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 604800 },
+        banSeconds: { type: 'number', minimum: 0, maximum: 604800 }
       }
     }
   }

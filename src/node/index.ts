@@ -8,8 +8,11 @@ import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
+import { createTopicScoreParams } from '@chainsafe/libp2p-gossipsub/score'
+import { GOSSIP_SCORE } from './score.js'
 import { createLibp2p } from 'libp2p'
 import { DHT_PROTOCOL } from './protocols.js'
+import type { PeerBans } from './bans.js'
 import type { GossipsubEvents } from '@chainsafe/libp2p-gossipsub'
 import type { Identify } from '@libp2p/identify'
 import type { KadDHT, Selectors, Validators } from '@libp2p/kad-dht'
@@ -21,6 +24,8 @@ export { loadOrCreateIdentity, type Identity } from './identity.js'
 export { generatePsk, readPsk } from './psk.js'
 export * from './protocols.js'
 export { PeerKeeper, type PeerKeeperInit } from './peer-keeper.js'
+export { PeerBans } from './bans.js'
+export { GOSSIP_SCORE } from './score.js'
 
 export type SnapmeshServices = {
   dht: KadDHT
@@ -46,7 +51,13 @@ export interface NodeInit {
   maxMessageBytes: number
   /** carried in identify so that peers learn this host's name */
   agentVersion: string
+  /** the gossip topics whose invalid messages lower their sender's score (see GOSSIP_SCORE) */
+  scoredTopics?: string[]
+  /** peers refused at dial and at connection (see PeerBans) */
+  bans?: PeerBans
 }
+
+
 
 /**
  * Builds the libp2p node: TCP, noise, yamux, identify, ping, a private kad-dht in server mode under
@@ -64,6 +75,7 @@ export async function createNode (init: NodeInit): Promise<SnapmeshNode> {
     // stays bounded per stream (the exchange bounds the streams)
     streamMuxers: [yamux({ maxStreamWindowSize: 2 * 1024 * 1024 })],
     connectionProtector: init.psk != null ? preSharedKey({ psk: init.psk, timeout: 10_000 }) : undefined,
+    connectionGater: init.bans?.gater(),
     connectionManager: {
       // loopback clusters (tests, one host running several agents) must not trip the per-IP limit
       allow: ['/ip4/127.0.0.0/ipcidr/8'],
@@ -88,7 +100,11 @@ export async function createNode (init: NodeInit): Promise<SnapmeshNode> {
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
         maxInboundDataLength: init.maxMessageBytes,
-        scoreParams: { IPColocationFactorWeight: 0 }
+        scoreParams: {
+          IPColocationFactorWeight: 0,
+          topics: Object.fromEntries((init.scoredTopics ?? []).map(t => [t, createTopicScoreParams({ ...GOSSIP_SCORE.topic })]))
+        },
+        scoreThresholds: { ...GOSSIP_SCORE.thresholds }
       })
     }
   })

@@ -4,8 +4,10 @@
 import { logger } from '@libp2p/logger'
 import { TopicValidatorResult } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { GOSSIP_SCORE } from './score.js'
 import type { SnapmeshNode } from './index.js'
-import type { AbortOptions, PeerId } from '@libp2p/interface'
+import type { PeerBans } from './bans.js'
+import type { AbortOptions, PeerId, Startable } from '@libp2p/interface'
 
 const log = logger('snapmesh:node:mesh')
 
@@ -66,10 +68,21 @@ export function nameFromAgentVersion (agent: Uint8Array | undefined): string | u
   return AGENT_VERSION.exec(new TextDecoder().decode(agent))?.[1]
 }
 
-/** The Mesh over a running libp2p node. */
-export class Libp2pMesh implements Mesh {
+export interface Libp2pMeshInit {
+  /** where peers whose gossip score fell below the graylist threshold are banned */
+  bans?: PeerBans
+  /** how long such a peer is refused (default 10 minutes) */
+  banMs?: number
+  /** how often scores are looked at (default 1 s) */
+  scoreCheckMs?: number
+}
+
+/** The Mesh over a running libp2p node. Started, it disconnects and bans peers whose gossip score fell below the graylist threshold. */
+export class Libp2pMesh implements Mesh, Startable {
   readonly peerId: string
   private readonly node: SnapmeshNode
+  private readonly init: Libp2pMeshInit
+  private timer?: ReturnType<typeof setInterval>
   private readonly topics = new Map<string, GossipTopic<any>>()
   private readonly onMessage = (evt: CustomEvent<any>): void => {
     const msg = evt.detail
@@ -80,10 +93,42 @@ export class Libp2pMesh implements Mesh {
     Promise.resolve().then(async () => { await topic.handle(await topic.decode(msg.data), from) }).catch((err: Error) => { log.error('handling a message on %s failed: %s', msg.topic, err.message) })
   }
 
-  constructor (node: SnapmeshNode) {
+  constructor (node: SnapmeshNode, init: Libp2pMeshInit = {}) {
     this.node = node
+    this.init = init
     this.peerId = node.peerId.toString()
     node.services.pubsub.addEventListener('message', this.onMessage)
+  }
+
+  async start (): Promise<void> {
+    if (this.init.bans == null || this.timer != null) return
+    this.timer = setInterval(() => { void this.checkScores() }, this.init.scoreCheckMs ?? 1000)
+    this.timer.unref()
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.timer)
+    this.timer = undefined
+    this.node.services.pubsub.removeEventListener('message', this.onMessage)
+  }
+
+  /** disconnects and bans every connected peer whose gossip score is below the graylist threshold */
+  async checkScores (): Promise<string[]> {
+    const bans = this.init.bans
+    if (bans == null) return []
+    const pubsub = this.node.services.pubsub as unknown as { getScore?: (peer: string) => number }
+    const out: string[] = []
+    for (const conn of this.node.getConnections()) {
+      const peer = conn.remotePeer.toString()
+      if (out.includes(peer)) continue
+      const score = pubsub.getScore?.(peer) ?? 0
+      if (score >= GOSSIP_SCORE.thresholds.graylistThreshold) continue
+      out.push(peer)
+      bans.ban(peer, this.init.banMs ?? 600_000)
+      log.error('peer %s banned for %d s: its gossip score fell to %d (messages that fail validation)', peer, Math.round((this.init.banMs ?? 600_000) / 1000), Math.round(score))
+      await this.node.hangUp(conn.remotePeer).catch(() => {})
+    }
+    return out
   }
 
   addresses (): string[] {

@@ -192,3 +192,53 @@ describe('integration / bounds: how long a barrier marker can freeze a host', fu
     assert.equal((await ended(b1, long.id, 40_000)).status, 'complete')
   })
 })
+
+describe('integration / bounds: a peer that floods messages failing validation', function () {
+  this.timeout(120_000)
+  let dir: string
+  let cluster: LocalCluster
+  let rogue: SnapmeshNode
+  let bystander: SnapmeshNode | undefined
+
+  before(async () => {
+    dir = await tempDir('bounds-flood')
+    cluster = new LocalCluster({ dir, agents: [{ name: 'p1', extra: { replication: { copies: 1 } } }] })
+    await makeTree(path.join(dir, 'p1', 'files'), 'p1')
+    await cluster.start()
+    rogue = await rogueNode(await generateKeyPair('Ed25519'), cluster)
+  })
+
+  after(async () => {
+    await bystander?.stop()
+    await rogue?.stop()
+    await cluster?.stop()
+    if (!keep) await fs.rm(dir, { recursive: true, force: true })
+  })
+
+  it('is disconnected and refused for a while; another peer still connects', async () => {
+    const p1 = cluster.get('p1')
+    assert.ok(rogue.getConnections().some(c => c.remotePeer.toString() === p1.peerId), 'the rogue node is connected before the flood')
+    const junk = new TextEncoder().encode('not dag-cbor at all')
+    let sent = 0
+    for (let i = 0; i < 3000 && rogue.getConnections().length > 0; i++) {
+      await rogue.services.pubsub.publish(SNAPSHOT_TOPIC, junk).catch(() => {})
+      sent++
+    }
+    await waitFor('p1 to disconnect the rogue node', async () => !rogue.getConnections().some(c => c.remotePeer.toString() === p1.peerId), 30_000, 100)
+    // refused when it dials again (the gater denies it once the connection is encrypted)
+    let refused = false
+    try {
+      await rogue.dial(multiaddr(p1.dialAddress()), { signal: AbortSignal.timeout(10_000) })
+      await new Promise(resolve => setTimeout(resolve, 500))
+      refused = !rogue.getConnections().some(c => c.remotePeer.toString() === p1.peerId)
+    } catch {
+      refused = true
+    }
+    assert.ok(refused, 'the banned peer connected again')
+    assert.ok(sent >= 45, `the flood was ${sent} messages`)
+    // the ban is for that peer alone
+    bystander = await rogueNode(await generateKeyPair('Ed25519'), cluster)
+    assert.ok(bystander.getConnections().some(c => c.remotePeer.toString() === p1.peerId), 'another peer could not connect')
+    assert.equal((await p1.client.status()).peerId, p1.peerId)
+  })
+})
