@@ -188,7 +188,7 @@ export class Agent {
       published: sync,
       getterFor: async (owner) => (await holders.forOwner(owner)).getter,
       serial
-    }, { pruneGraceMs: c.retention.pruneGraceSeconds * 1000 }))
+    }, { pruneGraceMs: c.retention.pruneGraceSeconds * 1000, sweepMs: c.retention.sweepHours * 3600 * 1000 }))
     mesh.subscribe(copyReportTopic(mergeReport, { now: Date.now, maxSkewMs }))
     const forgetting = retention
     mesh.subscribe(forgetTopic(async (notice) => { await forgetting.applyForget(notice) }, { now: Date.now, maxSkewMs }))

@@ -89,6 +89,8 @@ export interface Config {
   retention: {
     /** a prune keeps unreferenced blocks younger than this: a capture or replica may be on its way to a record */
     pruneGraceSeconds: number
+    /** how often unreferenced blocks older than the grace period are swept; 0 turns it off */
+    sweepHours: number
   }
   /** app channels and app state (README, "Apps: channels and state") */
   apps: {
@@ -273,7 +275,8 @@ export function parseConfig (raw: unknown, file: string): Config {
       checkSeconds: c.replication?.checkSeconds ?? 60
     },
     retention: {
-      pruneGraceSeconds: c.retention?.pruneGraceSeconds ?? 3600
+      pruneGraceSeconds: c.retention?.pruneGraceSeconds ?? 3600,
+      sweepHours: c.retention?.sweepHours ?? 24
     },
     apps: {
       socket: appsSocket,

@@ -91,7 +91,8 @@ export const configSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        pruneGraceSeconds: { type: 'number', minimum: 0, maximum: 30 * 86400 }
+        pruneGraceSeconds: { type: 'number', minimum: 0, maximum: 30 * 86400 },
+        sweepHours: { type: 'number', minimum: 0, maximum: 576 }
       }
     },
     apps: {

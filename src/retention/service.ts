@@ -7,7 +7,7 @@ import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
 import { FORGET_TOPIC, encodeForgetNotice, signForgetNotice, type Catalog, type ForgetNotice, type SnapshotRecord } from '../metadata/index.js'
 import { LAST_ROOT, type AgentState } from '../state/index.js'
-import { anySignal } from '../util/index.js'
+import { anySignal, every } from '../util/index.js'
 import { InvalidRetentionRequestError } from './errors.js'
 import { applyPolicy, policyProblem, type RetentionPolicy } from './policy.js'
 import { prune, type KeptRoot, type PruneComponents, type PruneStats } from './prune.js'
@@ -38,6 +38,11 @@ export interface RetentionInit {
   pruneGraceMs: number
   /** how long after a forget notice that asks for it the store is pruned (default 2 s) */
   pruneDelayMs?: number
+  /**
+   * how often the store is swept of blocks no record references (older than the grace period),
+   * whether or not anyone prunes; 0 or absent: never on its own
+   */
+  sweepMs?: number
 }
 
 export interface ForgetRequest {
@@ -75,6 +80,13 @@ export class RetentionService implements Startable {
 
   async start (): Promise<void> {
     this.controller = new AbortController()
+    const sweepMs = this.init.sweepMs ?? 0
+    if (sweepMs > 0) {
+      every(sweepMs, this.controller.signal, async () => {
+        const stats = await this.prune({})
+        if (stats.deleted > 0) log('periodic sweep deleted %d blocks (%d bytes) no record references', stats.deleted, stats.bytesFreed)
+      }, (err) => { log.error('periodic sweep failed: %s', err.message) })
+    }
   }
 
   async stop (): Promise<void> {

@@ -39,6 +39,11 @@ export interface LocalCaptureInit {
   sources: SourceSpec[]
   /** the source name the apps' part is stored under */
   appsSource: string
+  /**
+   * captures started by one initiator that may wait at once (default 16): past that, its markers
+   * get an error result at once, so no member can queue up unbounded work here
+   */
+  maxWaitingPerInitiator?: number
 }
 
 export class LocalCapture {
@@ -46,6 +51,8 @@ export class LocalCapture {
   private readonly init: LocalCaptureInit
   private readonly clock: () => number
   private readonly controller = new AbortController()
+  /** captures waiting or running, per initiator */
+  private readonly waiting = new Map<string, number>()
 
   constructor (components: LocalCaptureComponents, init: LocalCaptureInit) {
     this.c = components
@@ -59,6 +66,22 @@ export class LocalCapture {
   }
 
   async capture (marker: Marker, options: AbortOptions = {}): Promise<ResultBody> {
+    const limit = this.init.maxWaitingPerInitiator ?? 16
+    const queued = this.waiting.get(marker.initiator) ?? 0
+    if (queued >= limit) {
+      return { id: marker.id, peerId: this.init.peerId, name: this.init.name, lamport: this.c.lamport(), time: this.clock(), status: 'error', error: `refused: ${queued} captures started by ${marker.initiator} are already waiting here (at most ${limit})` }
+    }
+    this.waiting.set(marker.initiator, queued + 1)
+    try {
+      return await this.queue(marker, options)
+    } finally {
+      const n = (this.waiting.get(marker.initiator) ?? 1) - 1
+      if (n > 0) this.waiting.set(marker.initiator, n)
+      else this.waiting.delete(marker.initiator)
+    }
+  }
+
+  private async queue (marker: Marker, options: AbortOptions): Promise<ResultBody> {
     const signal = anySignal(this.controller.signal, options.signal)
     // the apps' cut is taken now, before this capture waits for the ones ahead of it; its part
     // (app states, messages in flight) is captured as one more source once its channels are complete

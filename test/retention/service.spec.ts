@@ -7,6 +7,7 @@ import { Catalog, FORGET_TOPIC, decodeForgetNotice, recordFromState, signForgetN
 import { InvalidRetentionRequestError, RetentionService } from '../../src/retention/index.js'
 import { applyResult, newState, signResult } from '../../src/snapshot/index.js'
 import { AgentState, replicatedKey, takenOverKey } from '../../src/state/index.js'
+import { FsBlockStore, RAW, cidForBytes } from '../../src/store/index.js'
 import { marker, okBody, peers, type Peer } from '../snapshot/fixtures.js'
 
 describe('retention / service: forgetting on a running agent', () => {
@@ -108,4 +109,50 @@ describe('retention / service: forgetting on a running agent', () => {
     await assert.rejects(service.forget({ snapshots: [id], keep: { last: 1 } }), /not both/)
     await assert.rejects(service.forget({ keep: {} }), InvalidRetentionRequestError)
   })
+
+  it('sweeps on its own the blocks no record references once they are older than the grace period', async () => {
+    const store = new FsBlockStore({ path: path.join(dir, 'store') })
+    await store.start()
+    const old = cidForBytes(new TextEncoder().encode('an orphan block from long ago'), RAW)
+    const young = cidForBytes(new TextEncoder().encode('an orphan block written just now'), RAW)
+    await store.put(old, new TextEncoder().encode('an orphan block from long ago'))
+    await store.put(young, new TextEncoder().encode('an orphan block written just now'))
+    const file = path.join(dir, 'store', 'blocks', old.toString().slice(-3, -1), old.toString())
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000)
+    await fs.utimes(file, twoHoursAgo, twoHoursAgo)
+    const make = (sweepMs: number): RetentionService => new RetentionService({
+      privateKey: a.key,
+      mesh: { peerId: a.id, publish: async () => {} },
+      catalog,
+      state,
+      blocks: store,
+      isRunning: () => false,
+      published: { forgetPublished: () => {}, publishHead: async () => {} },
+      getterFor: async () => store,
+      serial: new PQueue({ concurrency: 1 })
+    }, { pruneGraceMs: 3600_000, sweepMs })
+    // with no sweep configured nothing goes; with one, the old orphan goes and the young one stays
+    const idle = make(0)
+    await idle.start()
+    await new Promise(resolve => setTimeout(resolve, 400))
+    assert.equal(await store.has(old), true)
+    await idle.stop()
+    const sweeping = make(100)
+    await sweeping.start()
+    try {
+      await waitUntil(async () => !(await store.has(old)), 10_000)
+      assert.equal(await store.has(young), true, 'a block younger than the grace period was swept')
+    } finally {
+      await sweeping.stop()
+      await store.stop()
+    }
+  })
 })
+
+async function waitUntil (fn: () => Promise<boolean>, ms: number): Promise<void> {
+  const end = Date.now() + ms
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error(`not within ${ms} ms`)
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}

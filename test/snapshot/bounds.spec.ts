@@ -102,4 +102,33 @@ describe('snapshot / bounds on what peers claim', () => {
     assert.deepEqual(order, ['long', 'prune'])
     local.stop()
   })
+
+  it('refuses at once a capture past the number one initiator may have waiting; another initiator\'s still queues', async () => {
+    const serial = new PQueue({ concurrency: 1 })
+    let releaseLong: () => void = () => {}
+    void serial.add(async () => { await new Promise<void>(resolve => { releaseLong = resolve }) })
+    const local = new LocalCapture({
+      blocks: {} as any,
+      state: { get: async () => undefined, set: async () => {} },
+      apps: { cut: () => {}, wait: async () => ({}), release: async () => {} },
+      serial,
+      lamport: () => 7
+    }, { peerId: a.id, name: 'a', sources: [], appsSource: 'apps', maxWaitingPerInitiator: 2 })
+    const first = local.capture(marker(b.id, [a.id, b.id]))
+    const second = local.capture(marker(b.id, [a.id, b.id]))
+    const third = await local.capture(marker(b.id, [a.id, b.id]))
+    assert.equal(third.status, 'error')
+    assert.match(third.error ?? '', /refused: 2 captures started by .* are already waiting here \(at most 2\)/)
+    const other = local.capture(marker(a.id, [a.id, b.id]))
+    let otherDone = false
+    void other.then(() => { otherDone = true })
+    await new Promise(resolve => setTimeout(resolve, 50))
+    assert.equal(otherDone, false, 'another initiator\'s capture queues rather than being refused')
+    releaseLong()
+    for (const r of await Promise.all([first, second, other])) assert.doesNotMatch(r.error ?? '', /refused/)
+    // the queue drained: the same initiator may start again
+    const again = await local.capture(marker(b.id, [a.id, b.id]))
+    assert.doesNotMatch(again.error ?? '', /refused/)
+    local.stop()
+  })
 })
