@@ -12,10 +12,10 @@ import { UnsafeAppStateError } from './errors.js'
  */
 export async function readRestoredFile (top: string, parts: string[]): Promise<Buffer> {
   let at = top
-  for (const part of parts.slice(0, -1)) {
-    at = path.join(at, part)
+  for (let i = 0; i < parts.length - 1; i++) {
+    at = path.join(at, parts[i])
     const st = await fs.lstat(at)
-    if (!st.isDirectory()) throw new UnsafeAppStateError(`refusing to read the restored ${parts.join('/')}: ${parts.slice(0, parts.indexOf(part) + 1).join('/')} is ${st.isSymbolicLink() ? 'a symlink' : 'not a folder'}`)
+    if (!st.isDirectory()) throw new UnsafeAppStateError(`refusing to read the restored ${parts.join('/')}: ${parts.slice(0, i + 1).join('/')} is ${st.isSymbolicLink() ? 'a symlink' : 'not a folder'}`)
   }
   const file = path.join(at, parts[parts.length - 1])
   let handle

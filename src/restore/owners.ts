@@ -52,3 +52,21 @@ export class OwnerPolicy {
     return [o.uid ?? -1, o.gid ?? -1]
   }
 }
+
+/**
+ * Gives an entry its owner with `chown` (before its mode: chown clears setuid and setgid) and
+ * answers the mode to set. Where the file system will not take the owner (EPERM, EINVAL: root
+ * squashed, an id it cannot store), the entry stays as created and loses setuid and setgid.
+ */
+export async function applyOwner (o: Ownership, chown: (uid: number, gid: number) => Promise<void>, onRefused: (err: Error) => void): Promise<number> {
+  const ids = OwnerPolicy.chownIds(o)
+  if (ids == null) return o.mode
+  try {
+    await chown(ids[0], ids[1])
+    return o.mode
+  } catch (err: any) {
+    if (err.code !== 'EPERM' && err.code !== 'EINVAL') throw err
+    onRefused(err)
+    return o.mode & ~(SETUID | SETGID)
+  }
+}

@@ -12,9 +12,9 @@ import { syncDir, verifyBlock } from '../store/index.js'
 import { assertInside, inTheWayOfDir, isRestored, isSafeName, lstatOrUndefined, shownPath } from './check.js'
 import { InvalidTargetError, UnsafePathError } from './errors.js'
 import { removeMarker, writeMarker } from './marker.js'
-import { OwnerPolicy } from './owners.js'
+import { applyOwner } from './owners.js'
 import type { RestoreMarker } from './marker.js'
-import type { Ownership } from './owners.js'
+import type { OwnerPolicy, Ownership } from './owners.js'
 import type { RestoreProgressEvents, RestoreStats } from './index.js'
 import type { PlannedContents, RestorePlan } from './plan.js'
 import type { FileEntry, OwnerFields, SymlinkEntry } from '../capture/index.js'
@@ -84,15 +84,17 @@ class PlanWriter {
   async finishDir (abs: string, mode: number | undefined, mtimeMs: number | undefined, owner: OwnerFields): Promise<void> {
     await syncDir(abs)
     const o = this.init.owners.of(owner, mode ?? 0o700)
-    const ids = OwnerPolicy.chownIds(o)
-    // chown first: it clears setuid and setgid
-    if (ids != null) await fs.chown(abs, ids[0], ids[1])
-    if (mode != null || ids != null) await fs.chmod(abs, o.mode)
+    const finalMode = await applyOwner(o, async (uid, gid) => fs.chown(abs, uid, gid), err => { this.ownerRefused(abs, err) })
+    if (mode != null || o.uid != null || o.gid != null) await fs.chmod(abs, finalMode)
     if (mtimeMs != null) {
       const t = utimesSeconds(mtimeMs)
       await fs.utimes(abs, t, t)
     }
     this.stats.dirs++
+  }
+
+  private ownerRefused (abs: string, err: Error): void {
+    log('the file system refused the owner of %s (%s): left as created, without setuid or setgid', abs, err.message)
   }
 
   private async place (tmp: string, abs: string, parts: string[]): Promise<void> {
@@ -147,10 +149,7 @@ class PlanWriter {
       }
       while (ahead.length > 0) await writeNext()
       if (size !== entry.size) throw new InvalidManifestError(`${shownPath(parts)} came to ${size} bytes, the manifest says ${entry.size}`)
-      const ids = OwnerPolicy.chownIds(o)
-      // chown first: it clears setuid and setgid
-      if (ids != null) await handle.chown(ids[0], ids[1])
-      await handle.chmod(o.mode)
+      await handle.chmod(await applyOwner(o, async (uid, gid) => handle.chown(uid, gid), err => { this.ownerRefused(abs, err) }))
       const t = utimesSeconds(entry.mtimeMs)
       await handle.utimes(t, t)
       await handle.sync()
@@ -168,8 +167,7 @@ class PlanWriter {
     const tmp = tempName(dirAbs)
     await fs.symlink(entry.target, tmp)
     try {
-      const ids = OwnerPolicy.chownIds(this.init.owners.of(entry, 0))
-      if (ids != null) await fs.lchown(tmp, ids[0], ids[1])
+      await applyOwner(this.init.owners.of(entry, 0), async (uid, gid) => fs.lchown(tmp, uid, gid), err => { this.ownerRefused(path.join(dirAbs, entry.name), err) })
       const t = utimesSeconds(entry.mtimeMs)
       await fs.lutimes(tmp, t, t)
     } catch (err) {

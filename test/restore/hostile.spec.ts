@@ -4,6 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
 import { readOwnerNames } from '../../src/capture/index.js'
+import { applyOwner } from '../../src/restore/owners.js'
 import { MARKER_NAME, ManifestExceedsStatsError, ResumeMismatchError, UnsafePathError, restore } from '../../src/restore/index.js'
 import { DAG_CBOR, FsBlockStore, RAW, cidForBytes } from '../../src/store/index.js'
 import { describeTree } from '../capture/fixtures.js'
@@ -146,6 +147,15 @@ describe('restore / hostile manifests', () => {
         }
       }
     })
+  })
+
+  it('an owner the file system refuses (EPERM) leaves the entry as created, without setuid or setgid', async () => {
+    const refused: string[] = []
+    const eperm = async (): Promise<void> => { throw Object.assign(new Error('EPERM: operation not permitted'), { code: 'EPERM' }) }
+    assert.equal(await applyOwner({ uid: 5, gid: 6, mode: 0o7755 }, eperm, err => refused.push(err.message)), 0o1755)
+    assert.deepEqual(refused, ['EPERM: operation not permitted'])
+    assert.equal(await applyOwner({ uid: 5, gid: 6, mode: 0o7755 }, async () => {}, () => {}), 0o7755)
+    await assert.rejects(applyOwner({ uid: 5, mode: 0o755 }, async () => { throw Object.assign(new Error('EIO'), { code: 'EIO' }) }, () => {}), /EIO/)
   })
 
   describe('expansion bound', () => {
