@@ -24,7 +24,7 @@ export { Chunker, chunkStream, resolveChunkerOptions, GEAR, GEAR_SEED, DEFAULT_M
 export type { ChunkerOptions, ResolvedChunkerOptions } from './chunker.js'
 export { InvalidChunkerOptionsError, InvalidManifestError, InvalidSourceError } from './errors.js'
 export * from './manifest.js'
-export { MAX_OWNER_NAME_BYTES, ownerOf, parseOwnerTable, readOwnerNames } from './owners.js'
+export { MAX_OWNER_FILE_BYTES, MAX_OWNER_NAME_BYTES, ownerOf, parseOwnerTable, readOwnerNames } from './owners.js'
 export type { OwnerFiles, OwnerNames } from './owners.js'
 
 const log = logger('snapmesh:capture')

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
-import { InvalidManifestError, capture, decodeDir, encodeNode, parseOwnerTable, readDir, readOwnerNames, readRoot } from '../../src/capture/index.js'
+import { InvalidManifestError, MAX_OWNER_FILE_BYTES, capture, decodeDir, encodeNode, parseOwnerTable, readDir, readOwnerNames, readRoot } from '../../src/capture/index.js'
 import { restore } from '../../src/restore/index.js'
 import { DAG_CBOR, FsBlockStore, cidForBytes } from '../../src/store/index.js'
 import type { Entry } from '../../src/capture/index.js'
@@ -122,6 +122,14 @@ describe('capture / owners in the manifest', () => {
     assert.equal(names.userId('svc'), 321)
     assert.equal(names.groupName(654), 'svcgroup')
     assert.equal(names.groupId('nobody-here'), undefined)
+    // past the limit nothing is read, and a line cut by it is dropped
+    const first = 'early:x:111:111::/:/bin/sh\n'
+    const filler = '#'.repeat(MAX_OWNER_FILE_BYTES - first.length - 10) + '\n'
+    await fs.writeFile(passwd, first + filler + 'cut:x:222:222::/:/bin/sh\nlate:x:333:333::/:/bin/sh\n')
+    const bounded = await readOwnerNames({ passwd, group })
+    assert.equal(bounded.userName(111), 'early')
+    assert.equal(bounded.userName(222), undefined)
+    assert.equal(bounded.userName(333), undefined)
     // missing files give no names, not an error
     const none = await readOwnerNames({ passwd: path.join(dir, 'missing'), group: dir })
     assert.equal(none.userName(0), undefined)
