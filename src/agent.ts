@@ -140,7 +140,7 @@ export class Agent {
       name: c.name,
       onMarker: (marker) => { snapshots?.handleAppMarker(marker).catch(err => { log.error('snapshot %s started by an app message: %s', marker.id.slice(0, 8), err.message) }) },
       restore: async (req, options) => {
-        const r = await this.backend.restore({ snapshot: req.snapshot, node: req.node, target: req.target, include: [`${APPS_SOURCE}/${req.app}`] }, options)
+        const r = await this.backend.restore({ snapshot: req.snapshot, node: req.node, target: req.target, include: [`${APPS_SOURCE}/${req.app}`], noOwner: true }, options)
         return { snapshot: r.snapshot, peerId: r.peerId }
       }
     }, {

@@ -124,6 +124,10 @@ export interface RestoreRequest {
   include?: string[]
   /** continue an interrupted restore into the same target: complete files are kept, not fetched */
   resume?: boolean
+  /** keep setuid, setgid and sticky bits (setuid and setgid only where the owner is applied) */
+  keepSpecialBits?: boolean
+  /** do not apply the recorded owners (they are applied only when the agent runs as root) */
+  noOwner?: boolean
 }
 
 export interface RestoreResultView {

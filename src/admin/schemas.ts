@@ -23,7 +23,9 @@ export const validateRestore = ajv.compile({
     node: { type: 'string', minLength: 1, maxLength: 256 },
     target: { type: 'string', minLength: 1, maxLength: 4096 },
     include: { type: 'array', maxItems: 1000, items: { type: 'string', minLength: 1, maxLength: 4096 } },
-    resume: { type: 'boolean' }
+    resume: { type: 'boolean' },
+    keepSpecialBits: { type: 'boolean' },
+    noOwner: { type: 'boolean' }
   }
 })
 

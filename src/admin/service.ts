@@ -142,7 +142,20 @@ export class AdminService implements AdminBackend {
     const started = this.clock()
     let files = 0
     let bytes = 0
-    const stats = await restore({ blocks: getter }, { root: part.root, target: req.target, include: req.include, resume: req.resume }, {
+    // the owner's signed stats bound what its manifest may expand to; a record without them bounds it at nothing
+    const bound = part.stats != null ? { files: part.stats.files, dirs: part.stats.dirs, symlinks: part.stats.symlinks, bytes: part.stats.bytes } : { files: 0, dirs: 0, symlinks: 0, bytes: 0 }
+    const stats = await restore({ blocks: getter }, {
+      root: part.root,
+      target: req.target,
+      include: req.include,
+      resume: req.resume,
+      snapshot: record.id,
+      peerId: part.peerId,
+      bound,
+      boundName: part.stats != null ? `the stats of ${part.name} in snapshot ${record.id.slice(0, 8)} state` : `the result of ${part.name} in snapshot ${record.id.slice(0, 8)} states no stats, so the limit is`,
+      keepSpecialBits: req.keepSpecialBits,
+      noOwner: req.noOwner
+    }, {
       signal: options.signal,
       onProgress: (ev: any) => {
         if (ev.type === 'restore:file') {

@@ -70,3 +70,10 @@ export class AppDisconnectedError extends Error {
   override name = 'AppDisconnectedError'
   code = 'ERR_APP_DISCONNECTED'
 }
+
+/** A restored app part where a symlink (or anything but a folder or file) stands in the way. */
+export class UnsafeAppStateError extends Error {
+  static override name = 'UnsafeAppStateError'
+  override name = 'UnsafeAppStateError'
+  code = 'ERR_UNSAFE_APP_STATE'
+}

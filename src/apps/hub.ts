@@ -11,8 +11,9 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from 'it-length-prefixed-stream'
 import { peerIdProblem, type Marker } from '../wire/index.js'
 import { CutMachine, type AppMessage, type CutRecord, type Effect, type Frame, type Verdict } from './cut.js'
-import { AppRegistrationError, AppRestoreError, AppSendError, IncompleteCutError, InvalidAppRequestError } from './errors.js'
+import { AppRegistrationError, AppRestoreError, AppSendError, IncompleteCutError, InvalidAppRequestError, UnsafeAppStateError } from './errors.js'
 import { LocalLink, PeerLink, type Link } from './peer-link.js'
+import { readRestoredFile } from './restored.js'
 import { LineSplitter, parseAppRequest, type AgentEvent, type AppRequest } from './socket-messages.js'
 import { APP_PROTOCOL, decodeFrame, encodeVerdict } from './wire.js'
 import type { AbortOptions, Connection, Libp2p, Startable, Stream } from '@libp2p/interface'
@@ -457,13 +458,14 @@ export class AppHub implements Startable {
       } catch (err: any) {
         throw new AppRestoreError(`restoring app ${app} from snapshot ${req.snapshot}: ${String(err.message)}`)
       }
-      const dir = path.join(target, APPS_SOURCE, app)
       let state: Buffer
       let messages: StoredMessage[]
       try {
-        state = await fs.readFile(path.join(dir, 'state'))
-        messages = JSON.parse(await fs.readFile(path.join(dir, 'in-flight.json'), 'utf8'))
+        // the manifest is the part's owner's: nothing in it is followed if it is a symlink
+        state = await readRestoredFile(target, [APPS_SOURCE, app, 'state'])
+        messages = JSON.parse((await readRestoredFile(target, [APPS_SOURCE, app, 'in-flight.json'])).toString('utf8'))
       } catch (err: any) {
+        if (err instanceof UnsafeAppStateError) throw err
         if (err.code === 'ENOENT') throw new AppRestoreError(`snapshot ${got.snapshot.slice(0, 8)} holds no state of app ${JSON.stringify(app)} for ${got.peerId}`)
         throw new AppRestoreError(`reading the restored state of app ${app}: ${String(err.message)}`)
       }

@@ -9,6 +9,7 @@ import { RAW, cidForBytes } from '../store/index.js'
 import { Chunker, resolveChunkerOptions } from './chunker.js'
 import { CommandFailedError, CommandTimeoutError, MESSAGE_STDERR_BYTES, checkHooks, commandArgv, describeOutcome, quoteStderr, runPostHooks, runPreHooks, startCommand, succeeded, withPostFailures } from '../hooks/index.js'
 import { InvalidSourceError } from './errors.js'
+import { ownerOf, readOwnerNames } from './owners.js'
 import { MAX_INLINE_CHUNKS, ROOT_TYPE, compareNames, encodeChunkListPages, encodeDirPages, encodeNode, readChunks, readDir, readRoot } from './manifest.js'
 import type { ChunkerOptions } from './chunker.js'
 import type { ChunkRef, EncodedBlock, Entry, FileEntry, RootNode, SourceRecord } from './manifest.js'
@@ -23,6 +24,8 @@ export { Chunker, chunkStream, resolveChunkerOptions, GEAR, GEAR_SEED, DEFAULT_M
 export type { ChunkerOptions, ResolvedChunkerOptions } from './chunker.js'
 export { InvalidChunkerOptionsError, InvalidManifestError, InvalidSourceError } from './errors.js'
 export * from './manifest.js'
+export { MAX_OWNER_FILE_BYTES, MAX_OWNER_NAME_BYTES, ownerOf, parseOwnerTable, readOwnerNames } from './owners.js'
+export type { OwnerFiles, OwnerNames } from './owners.js'
 
 const log = logger('snapmesh:capture')
 
@@ -274,6 +277,7 @@ async function captureSources (components: CaptureComponents, init: CaptureInit,
   const problems: CaptureProblem[] = []
   const writer = new BlockWriter(blocks, stats, options)
   const signal = options.signal
+  const owners = await readOwnerNames()
 
   let previousDirs = new Map<string, CID>()
   if (init.previous != null) {
@@ -456,7 +460,7 @@ async function captureSources (components: CaptureComponents, init: CaptureInit,
     for (const child of children) {
       writer.check()
       const { st, name } = child
-      const base = { name, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs }
+      const base = { name, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, ...ownerOf(st, owners) }
       try {
         if (st.isDirectory()) {
           const prev = previous.get(name)
@@ -525,6 +529,7 @@ async function captureSources (components: CaptureComponents, init: CaptureInit,
         record.dir = dir.cid
         record.mode = st.mode & 0o7777
         record.mtimeMs = st.mtimeMs
+        Object.assign(record, ownerOf(st, owners))
         waits.push(dir.stored)
         stats.dirs++
       } catch (err: any) {

@@ -4,6 +4,7 @@ import { CID } from 'multiformats/cid'
 import { DAG_CBOR, RAW, cidForBytes, verifyBlock } from '../store/index.js'
 import { DEFAULT_MAX_SIZE } from './chunker.js'
 import { InvalidManifestError } from './errors.js'
+import { MAX_OWNER_NAME_BYTES } from './owners.js'
 import type { BlockGetter } from '../store/index.js'
 import type { AbortOptions } from '@libp2p/interface'
 
@@ -23,7 +24,17 @@ export const MAX_CHUNK_SIZE = DEFAULT_MAX_SIZE
 /** [chunk CID (raw, sha2-256), chunk length in bytes] */
 export type ChunkRef = [CID, number]
 
-interface EntryBase {
+/** who owned an entry at capture; absent in manifests written before owners were recorded */
+export interface OwnerFields {
+  uid?: number
+  gid?: number
+  /** the user name of `uid` on the captured host, where it had one */
+  user?: string
+  /** the group name of `gid` on the captured host, where it had one */
+  group?: string
+}
+
+interface EntryBase extends OwnerFields {
   /** one path component; see FORMAT.md */
   name: string
   /** permission bits, with setuid, setgid and sticky (mode & 0o7777) */
@@ -53,7 +64,7 @@ export interface SymlinkEntry extends EntryBase {
 
 export type Entry = FileEntry | DirEntry | SymlinkEntry
 
-export interface SourceRecord {
+export interface SourceRecord extends OwnerFields {
   name: string
   /** the source's path on the captured host; '' for a command source */
   path: string
@@ -191,6 +202,26 @@ class Check {
     return mode
   }
 
+  /** the optional owner fields of an entry or a source, copied onto `to` */
+  owner (from: Record<string, unknown>, what: string, to: OwnerFields): void {
+    if (from.uid != null) to.uid = this.id(from.uid, `${what} uid`)
+    if (from.gid != null) to.gid = this.id(from.gid, `${what} gid`)
+    if (from.user != null) to.user = this.ownerName(from.user, `${what} user`)
+    if (from.group != null) to.group = this.ownerName(from.group, `${what} group`)
+  }
+
+  private id (value: unknown, what: string): number {
+    const id = this.uint(value, what)
+    if (id > 0xfffffffe) this.fail(`${what} ${id} is not a user or group number`)
+    return id
+  }
+
+  private ownerName (value: unknown, what: string): string {
+    const name = this.string(value, what)
+    if (name === '' || name.includes('\0') || name.includes(':') || name.includes('\n') || Buffer.byteLength(name) > MAX_OWNER_NAME_BYTES) this.fail(`${what} ${JSON.stringify(name.slice(0, 64))} is not a user or group name`)
+    return name
+  }
+
   chunks (value: unknown, what: string, max: number): ChunkRef[] {
     return this.list(value, what, max).map((item, i) => {
       if (!Array.isArray(item) || item.length !== 2) this.fail(`${what}[${i}] is not a [CID, size] pair`)
@@ -218,7 +249,8 @@ function decodeEntry (check: Check, value: unknown, i: number): Entry {
   const e = check.map(value, `entries[${i}]`)
   const name = check.string(e.name, `entries[${i}].name`)
   const what = `entry ${JSON.stringify(name)}`
-  const base = { name, mode: check.mode(e.mode, `${what} mode`), mtimeMs: check.number(e.mtimeMs, `${what} mtimeMs`) }
+  const base: OwnerFields & { name: string, mode: number, mtimeMs: number } = { name, mode: check.mode(e.mode, `${what} mode`), mtimeMs: check.number(e.mtimeMs, `${what} mtimeMs`) }
+  check.owner(e, what, base)
   switch (e.kind) {
     case 'file': {
       const size = check.uint(e.size, `${what} size`)
@@ -265,6 +297,7 @@ export function decodeRoot (cid: CID, bytes: Uint8Array): RootNode {
     if (s.mode != null) source.mode = check.mode(s.mode, `source ${JSON.stringify(source.name)} mode`)
     if (s.mtimeMs != null) source.mtimeMs = check.number(s.mtimeMs, `source ${JSON.stringify(source.name)} mtimeMs`)
     if (s.error != null) source.error = check.string(s.error, `source ${JSON.stringify(source.name)} error`)
+    check.owner(s, `source ${JSON.stringify(source.name)}`, source)
     if ((source.dir == null) === (source.error == null)) check.fail(`source ${JSON.stringify(source.name)} must have exactly one of dir and error`)
     return source
   })

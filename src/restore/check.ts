@@ -3,7 +3,9 @@
 // writing, on each folder before anything is put in it, so nothing lands outside the target.
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { InvalidIncludeError, InvalidTargetError, TargetNotEmptyError, UnsafePathError } from './errors.js'
+import { InvalidIncludeError, InvalidTargetError, ManifestExceedsStatsError, TargetNotEmptyError, UnsafePathError } from './errors.js'
+import { MARKER_NAME } from './marker.js'
+import type { RestoreTotals } from './plan.js'
 import type { Entry, FileEntry, RootNode } from '../capture/index.js'
 import type { AbortOptions } from '@libp2p/interface'
 import type { Stats } from 'node:fs'
@@ -35,11 +37,25 @@ export function includeParts (inc: unknown): string[] {
   return parts
 }
 
-/** refuses the whole restore when a source name is not a single safe component */
+/** refuses the whole restore when a source name is not a single safe component, or is the marker's */
 export function checkSourceNames (root: RootNode): void {
   for (const source of root.sources) {
     if (!isSafeName(source.name)) throw new UnsafePathError(`refusing to restore source ${JSON.stringify(source.name)}: its name is not a single safe path component`)
+    if (source.name === MARKER_NAME) throw new UnsafePathError(`refusing to restore source ${JSON.stringify(source.name)}: the name is reserved for the restore marker`)
   }
+}
+
+/**
+ * Refuses, before anything is written, a plan whose totals exceed the bound (what the record
+ * states of the capture): equal is allowed, more is not. `bound` undefined means no bound.
+ */
+export function checkBound (totals: RestoreTotals, bound: RestoreTotals | undefined, root: string, what = 'its record states'): void {
+  if (bound == null) return
+  const over = (['files', 'dirs', 'symlinks', 'bytes'] as const).filter(k => totals[k] > bound[k])
+  if (over.length === 0) return
+  const held = over.map(k => `${totals[k]} ${k}`).join(', ')
+  const limit = over.map(k => `${bound[k]} ${k}`).join(', ')
+  throw new ManifestExceedsStatsError(`refusing to restore manifest ${root}: it expands to ${held}, but ${what} ${limit}; nothing was written`)
 }
 
 /** refuses the whole restore, before anything is written, when an entry's name is not a single safe component */
@@ -86,9 +102,11 @@ export async function assertInside (abs: string, parts: string[], targetReal: st
 }
 
 /**
- * Whether a file already in place is one an interrupted restore finished: same size, mode and
- * mtime (files are renamed into place only once complete, with their mtime set).
+ * Whether a file already in place is one an interrupted restore finished: same size, mtime and
+ * the mode (and owner, where owners are applied) the restore gives it (files are renamed into
+ * place only once complete, with their mtime set).
  */
-export function isRestored (st: Stats | undefined, entry: FileEntry): boolean {
-  return st?.isFile() === true && st.size === entry.size && (st.mode & 0o7777) === entry.mode && Math.abs(st.mtimeMs - entry.mtimeMs) < 0.001
+export function isRestored (st: Stats | undefined, entry: FileEntry, expected: { mode: number, uid?: number, gid?: number }): boolean {
+  return st?.isFile() === true && st.size === entry.size && (st.mode & 0o7777) === expected.mode && Math.abs(st.mtimeMs - entry.mtimeMs) < 0.001 &&
+    (expected.uid == null || st.uid === expected.uid) && (expected.gid == null || st.gid === expected.gid)
 }

@@ -21,3 +21,17 @@ export class InvalidIncludeError extends Error {
   override name = 'InvalidIncludeError'
   code = 'ERR_INVALID_INCLUDE'
 }
+
+/** A manifest that expands to more files, folders, symlinks or bytes than its record states. */
+export class ManifestExceedsStatsError extends Error {
+  static override name = 'ManifestExceedsStatsError'
+  override name = 'ManifestExceedsStatsError'
+  code = 'ERR_MANIFEST_EXCEEDS_STATS'
+}
+
+/** `resume` into a target that does not hold an interrupted restore of the same snapshot part. */
+export class ResumeMismatchError extends Error {
+  static override name = 'ResumeMismatchError'
+  override name = 'ResumeMismatchError'
+  code = 'ERR_RESUME_MISMATCH'
+}

@@ -5,7 +5,7 @@
 import { readDir } from '../capture/index.js'
 import { checkEntryName, includeParts, shownPath } from './check.js'
 import { InvalidIncludeError } from './errors.js'
-import type { Entry, FileEntry, RootNode, SourceRecord, SymlinkEntry } from '../capture/index.js'
+import type { Entry, FileEntry, OwnerFields, RootNode, SourceRecord, SymlinkEntry } from '../capture/index.js'
 import type { BlockGetter } from '../store/index.js'
 import type { AbortOptions } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
@@ -83,9 +83,19 @@ export interface RestoreTotals {
  * restored in full at several places (the same CID) shares one.
  */
 export interface PlannedContents { children: Planned[], totals: RestoreTotals }
-export interface PlannedDir { kind: 'dir', name: string, mode: number, mtimeMs: number, dir: CID, contents: PlannedContents }
+export interface PlannedDir { kind: 'dir', name: string, mode: number, mtimeMs: number, owner: OwnerFields, dir: CID, contents: PlannedContents }
 export type Planned = PlannedDir | FileEntry | SymlinkEntry
-export interface PlannedSource { name: string, mode?: number, mtimeMs?: number, contents: PlannedContents }
+export interface PlannedSource { name: string, mode?: number, mtimeMs?: number, owner: OwnerFields, contents: PlannedContents }
+
+/** the owner fields an entry or source has */
+export function ownerFields (from: OwnerFields): OwnerFields {
+  const out: OwnerFields = {}
+  if (from.uid != null) out.uid = from.uid
+  if (from.gid != null) out.gid = from.gid
+  if (from.user != null) out.user = from.user
+  if (from.group != null) out.group = from.group
+  return out
+}
 
 export interface RestorePlan {
   sources: PlannedSource[]
@@ -112,7 +122,7 @@ class Planner {
     const key = dir.toString()
     const planned = this.full.get(key)
     if (planned != null) {
-      for (const child of planned.children) yield child.kind === 'dir' ? { kind: 'dir', name: child.name, mode: child.mode, mtimeMs: child.mtimeMs, dir: child.dir } : child
+      for (const child of planned.children) yield child.kind === 'dir' ? { kind: 'dir', name: child.name, mode: child.mode, mtimeMs: child.mtimeMs, ...child.owner, dir: child.dir } : child
       return
     }
     const known = this.partial.get(key)
@@ -151,7 +161,7 @@ class Planner {
       if (!childSel.all && entry.kind !== 'dir') throw new InvalidIncludeError(`include ${JSON.stringify(firstInclude(childSel))}: ${shownPath(childParts)} is a ${entry.kind}, not a folder`)
       if (entry.kind === 'dir') {
         const inner = await this.plan(entry.dir, childParts, childSel)
-        contents.children.push({ kind: 'dir', name: entry.name, mode: entry.mode, mtimeMs: entry.mtimeMs, dir: entry.dir, contents: inner })
+        contents.children.push({ kind: 'dir', name: entry.name, mode: entry.mode, mtimeMs: entry.mtimeMs, owner: ownerFields(entry), dir: entry.dir, contents: inner })
         totals.dirs++
         addTotals(totals, inner.totals)
       } else if (entry.kind === 'file') {
@@ -181,7 +191,7 @@ export async function planRestore (blocks: BlockGetter, wanted: WantedSource[], 
     const contents = await planner.plan(dir, [source.name], sel)
     totals.dirs++
     addTotals(totals, contents.totals)
-    sources.push({ name: source.name, mode: source.mode, mtimeMs: source.mtimeMs, contents })
+    sources.push({ name: source.name, mode: source.mode, mtimeMs: source.mtimeMs, owner: ownerFields(source), contents })
   }
   const missed = selections != null ? unmatched(selections, []) : []
   if (missed.length > 0) throw new InvalidIncludeError(`nothing in the snapshot matches ${missed.map(m => JSON.stringify(m)).join(', ')}`)

@@ -11,9 +11,13 @@ import { InvalidManifestError, readChunks } from '../capture/index.js'
 import { syncDir, verifyBlock } from '../store/index.js'
 import { assertInside, inTheWayOfDir, isRestored, isSafeName, lstatOrUndefined, shownPath } from './check.js'
 import { InvalidTargetError, UnsafePathError } from './errors.js'
+import { removeMarker, writeMarker } from './marker.js'
+import { applyOwner } from './owners.js'
+import type { RestoreMarker } from './marker.js'
+import type { OwnerPolicy, Ownership } from './owners.js'
 import type { RestoreProgressEvents, RestoreStats } from './index.js'
 import type { PlannedContents, RestorePlan } from './plan.js'
-import type { FileEntry, SymlinkEntry } from '../capture/index.js'
+import type { FileEntry, OwnerFields, SymlinkEntry } from '../capture/index.js'
 import type { BlockGetter } from '../store/index.js'
 import type { AbortOptions } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
@@ -32,6 +36,10 @@ export interface WriteInit {
   overwrite: boolean
   /** a file already in place from an interrupted restore is kept (see isRestored) */
   resume: boolean
+  /** owners and mode bits to give what is restored */
+  owners: OwnerPolicy
+  /** written at the target's top before the first entry, removed once the restore completed */
+  marker: RestoreMarker
 }
 
 /** seconds for utimes that land on the microsecond nearest `ms` (utimes keeps microseconds and truncates) */
@@ -73,14 +81,20 @@ class PlanWriter {
     await assertInside(abs, parts, this.targetReal, this.options)
   }
 
-  async finishDir (abs: string, mode: number | undefined, mtimeMs: number | undefined): Promise<void> {
+  async finishDir (abs: string, mode: number | undefined, mtimeMs: number | undefined, owner: OwnerFields): Promise<void> {
     await syncDir(abs)
-    if (mode != null) await fs.chmod(abs, mode)
+    const o = this.init.owners.of(owner, mode ?? 0o700)
+    const finalMode = await applyOwner(o, async (uid, gid) => fs.chown(abs, uid, gid), err => { this.ownerRefused(abs, err) })
+    if (mode != null || o.uid != null || o.gid != null) await fs.chmod(abs, finalMode)
     if (mtimeMs != null) {
       const t = utimesSeconds(mtimeMs)
       await fs.utimes(abs, t, t)
     }
     this.stats.dirs++
+  }
+
+  private ownerRefused (abs: string, err: Error): void {
+    log('the file system refused the owner of %s (%s): left as created, without setuid or setgid', abs, err.message)
   }
 
   private async place (tmp: string, abs: string, parts: string[]): Promise<void> {
@@ -103,7 +117,8 @@ class PlanWriter {
   private async writeFile (entry: FileEntry, dirAbs: string, parts: string[]): Promise<void> {
     const { blocks, options } = this
     const abs = path.join(dirAbs, entry.name)
-    if (this.init.resume && isRestored(await lstatOrUndefined(abs, options), entry)) {
+    const o: Ownership = this.init.owners.of(entry, entry.mode)
+    if (this.init.resume && isRestored(await lstatOrUndefined(abs, options), entry, o)) {
       this.stats.filesKept = (this.stats.filesKept ?? 0) + 1
       this.fileDone(parts, entry.size)
       return
@@ -134,7 +149,7 @@ class PlanWriter {
       }
       while (ahead.length > 0) await writeNext()
       if (size !== entry.size) throw new InvalidManifestError(`${shownPath(parts)} came to ${size} bytes, the manifest says ${entry.size}`)
-      await handle.chmod(entry.mode)
+      await handle.chmod(await applyOwner(o, async (uid, gid) => handle.chown(uid, gid), err => { this.ownerRefused(abs, err) }))
       const t = utimesSeconds(entry.mtimeMs)
       await handle.utimes(t, t)
       await handle.sync()
@@ -152,6 +167,7 @@ class PlanWriter {
     const tmp = tempName(dirAbs)
     await fs.symlink(entry.target, tmp)
     try {
+      await applyOwner(this.init.owners.of(entry, 0), async (uid, gid) => fs.lchown(tmp, uid, gid), err => { this.ownerRefused(path.join(dirAbs, entry.name), err) })
       const t = utimesSeconds(entry.mtimeMs)
       await fs.lutimes(tmp, t, t)
     } catch (err) {
@@ -174,7 +190,7 @@ class PlanWriter {
         const childAbs = path.join(abs, entry.name)
         await this.makeDir(childAbs, childParts)
         await this.writeContents(entry.contents, childAbs, childParts)
-        await this.finishDir(childAbs, entry.mode, entry.mtimeMs)
+        await this.finishDir(childAbs, entry.mode, entry.mtimeMs, entry.owner)
       } else if (entry.kind === 'file' && entry.size <= SMALL_FILE) {
         if (this.smallFiles.size >= SMALL_FILE_CONCURRENCY) await this.smallFiles.onSizeLessThan(SMALL_FILE_CONCURRENCY)
         const p = this.smallFiles.add(async () => this.writeFile(entry, abs, childParts))
@@ -199,22 +215,25 @@ class PlanWriter {
 
 /**
  * Writes a plan under `target`, each source to `<target>/<source name>`; folder modes and mtimes
- * are set after their children, deepest first. A failure leaves what was already written in place.
+ * are set after their children, deepest first. The marker goes first and is removed last. A
+ * failure leaves what was already written in place, the marker with it.
  */
 export async function writePlan (blocks: BlockGetter, plan: RestorePlan, target: string, init: WriteInit, options: AbortOptions & ProgressOptions<RestoreProgressEvents> = {}): Promise<RestoreStats> {
   await fs.mkdir(target, { recursive: true, mode: 0o700 })
   const writer = new PlanWriter(blocks, await fs.realpath(target), init, options)
+  await writeMarker(target, init.marker)
   try {
     for (const source of plan.sources) {
       const abs = path.join(target, source.name)
       await writer.makeDir(abs, [source.name])
       await writer.writeContents(source.contents, abs, [source.name])
-      await writer.finishDir(abs, source.mode, source.mtimeMs)
+      await writer.finishDir(abs, source.mode, source.mtimeMs, source.owner)
     }
   } catch (err) {
     await writer.settle()
     throw err
   }
   await syncDir(target)
+  await removeMarker(target)
   return writer.stats
 }

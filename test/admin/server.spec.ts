@@ -137,6 +137,8 @@ describe('admin / server and client', () => {
       ['/v1/restore', '{"snapshot":"a"}', /field "target" is required/],
       ['/v1/restore', '{"snapshot":"a","target":"/t","include":["x",7]}', /field "include\[1\]" must be string/],
       ['/v1/restore', '{"snapshot":"a","target":"/t","resume":"yes"}', /field "resume" must be boolean/],
+      ['/v1/restore', '{"snapshot":"a","target":"/t","keepSpecialBits":1}', /field "keepSpecialBits" must be boolean/],
+      ['/v1/restore', '{"snapshot":"a","target":"/t","noOwner":"no"}', /field "noOwner" must be boolean/],
       ['/v1/verify', '{"snapshot":"a","repair":1}', /field "repair" must be boolean/]
     ]
     for (const [url, body, message] of cases) {

@@ -163,6 +163,9 @@ describe('cli / snapmesh against an admin socket', function () {
     assert.deepEqual(backend.restores.at(-1), { snapshot: 'aa11', target: '/abs/t', resume: true })
     assert.match(text.stdout, /^restored alpha \(12D3KooWA\w+\) from snapshot aa110000 into \/abs\/t$/m)
     assert.match(text.stdout, /3 files, 1 dirs, 0 symlinks, 2\.9 KiB in 0\.2s; 2 blocks fetched from peers/)
+    const flags = await cli('restore', 'aa11', '--target', '/abs/t', '--keep-special-bits', '--no-owner')
+    assert.equal(flags.code, 0, flags.stderr)
+    assert.deepEqual(backend.restores.at(-1), { snapshot: 'aa11', target: '/abs/t', keepSpecialBits: true, noOwner: true })
   })
 
   it('a failed restore prints the agent\'s reason and exits 1', async () => {

@@ -112,8 +112,14 @@ describe('integration / snapshot and restore', function () {
     const full = await cli(['--socket', restorer.socket, 'restore', first.id, '--node', 'n2', '--target', target, '--json'])
     assert.equal(full.code, 0, full.stderr)
     const fullResult = JSON.parse(full.stdout)
-    // what an interruption leaves: some files in place, one missing, a folder not yet made
+    // what an interruption leaves: some files in place, one missing, a folder not yet made, and the
+    // marker naming the restore under way (removed only once a restore completes)
     await fs.rm(path.join(target, 'files', 'docs', 'deep'), { recursive: true })
+    const part = first.participants.find(p => p.peerId === owner.peerId)
+    await fs.writeFile(path.join(target, '.snapmesh-restore'), JSON.stringify({ v: 1, root: part?.root, snapshot: first.id, peerId: owner.peerId }))
+    const elsewhere = await cli(['--socket', restorer.socket, 'restore', first.id, '--node', 'n3', '--target', target, '--resume', '--json'])
+    assert.notEqual(elsewhere.code, 0, 'resume continues only the restore of the same participant')
+    assert.match(elsewhere.stderr, /cannot resume into .*: it holds an interrupted restore of snapshot [0-9a-f]{64} of participant/)
     const keptBefore = await fs.stat(path.join(target, 'files', 'docs', 'a.bin'))
     const again = await cli(['--socket', restorer.socket, 'restore', first.id, '--node', 'n2', '--target', target, '--json'])
     assert.notEqual(again.code, 0, 'a target with content is refused without --resume')
@@ -129,6 +135,7 @@ describe('integration / snapshot and restore', function () {
     assert.equal(keptAfter.ctimeMs, keptBefore.ctimeMs)
     assert.ok(result.blocksFetched <= fullResult.blocksFetched, `${String(result.blocksFetched)} blocks fetched again, ${String(fullResult.blocksFetched)} the first time`)
     assert.deepEqual(await describeTree(path.join(target, 'files')), await describeTree(owner.sourcesDir))
+    await assert.rejects(fs.access(path.join(target, '.snapmesh-restore')), 'the marker goes once the restore completes')
   })
 
   it('a node that joins after the snapshot lists and reads it', async () => {

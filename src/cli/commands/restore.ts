@@ -12,8 +12,10 @@ export function restoreCommand (globals: () => GlobalOptions): Command {
     .requiredOption('--target <dir>', 'folder to restore into, relative to the current one (must be empty or absent)')
     .option('--node <node>', 'peer ID or host name of the participant (default: this host)')
     .option('--include <path>', '<source>/<path> to restore (repeatable; default everything)', (v: string, prev: string[]) => [...prev, v], [] as string[])
-    .option('--resume', 'continue an interrupted restore into the same target, keeping complete files')
-    .action(async (snapshot: string, opts: { target: string, node?: string, include: string[], resume?: boolean }) => {
+    .option('--resume', 'continue an interrupted restore of the same snapshot and participant into the same target, keeping complete files')
+    .option('--keep-special-bits', 'keep setuid, setgid and sticky bits (setuid and setgid only where the owner is restored)')
+    .option('--no-owner', 'do not restore owners (they are restored only when the agent runs as root)')
+    .action(async (snapshot: string, opts: { target: string, node?: string, include: string[], resume?: boolean, keepSpecialBits?: boolean, owner?: boolean }) => {
       const g = globals()
       const c = await client(g)
       const req: RestoreRequest = {
@@ -21,7 +23,9 @@ export function restoreCommand (globals: () => GlobalOptions): Command {
         target: path.resolve(opts.target),
         ...(opts.node != null ? { node: opts.node } : {}),
         ...(opts.include.length > 0 ? { include: opts.include } : {}),
-        ...(opts.resume === true ? { resume: true } : {})
+        ...(opts.resume === true ? { resume: true } : {}),
+        ...(opts.keepSpecialBits === true ? { keepSpecialBits: true } : {}),
+        ...(opts.owner === false ? { noOwner: true } : {})
       }
       const controller = new AbortController()
       const onSigint = (): void => { controller.abort() }
