@@ -70,3 +70,16 @@ export class AppDisconnectedError extends Error {
   override name = 'AppDisconnectedError'
   code = 'ERR_APP_DISCONNECTED'
 }
+
+/** A hello refused by the app tokens: a name not configured, or its token missing or wrong; also a token file that cannot be used. */
+export class AppTokenError extends Error {
+  static override name = 'AppTokenError'
+  override name = 'AppTokenError'
+  code = 'ERR_APP_TOKEN'
+  field?: string
+
+  constructor (message: string, field?: string) {
+    super(message)
+    if (field != null) this.field = field
+  }
+}

@@ -14,6 +14,7 @@ import { CutMachine, type AppMessage, type CutRecord, type Effect, type Frame, t
 import { AppRegistrationError, AppRestoreError, AppSendError, IncompleteCutError, InvalidAppRequestError } from './errors.js'
 import { LocalLink, PeerLink, type Link } from './peer-link.js'
 import { LineSplitter, parseAppRequest, type AgentEvent, type AppRequest } from './socket-messages.js'
+import { AppTokens } from './tokens.js'
 import { APP_PROTOCOL, decodeFrame, encodeVerdict } from './wire.js'
 import type { AbortOptions, Connection, Libp2p, Startable, Stream } from '@libp2p/interface'
 
@@ -54,6 +55,11 @@ export interface AppHubInit {
   maxQueued?: number
   /** how long a snapshot is remembered after its deadline; default 10 min */
   retainMs?: number
+  /**
+   * app name -> token file: only these names may register, each with its token. Undefined: any
+   * process that can open the socket registers any free name
+   */
+  tokens?: Record<string, string>
 }
 
 /** What the agent captures for a snapshot: the folder of the app part, if any app took part. */
@@ -87,7 +93,8 @@ class AppConnection {
 
 export class AppHub implements Startable {
   private readonly c: AppHubComponents
-  private readonly init: Required<AppHubInit>
+  private readonly init: Required<Omit<AppHubInit, 'tokens'>> & Pick<AppHubInit, 'tokens'>
+  private tokens?: AppTokens
   private readonly clock: () => number
   private machine!: CutMachine
   private server?: net.Server
@@ -111,6 +118,7 @@ export class AppHub implements Startable {
 
   async start (): Promise<void> {
     if (this.started) return
+    if (this.init.tokens != null) this.tokens = await AppTokens.load(this.init.tokens)
     this.machine = new CutMachine({ self: this.c.peerId, epoch: randomBytes(8).toString('hex'), retainMs: this.init.retainMs })
     await fs.mkdir(this.init.workDir, { recursive: true, mode: 0o700 })
     await this.c.libp2p.handle(APP_PROTOCOL, ({ stream, connection }) => {
@@ -401,6 +409,8 @@ export class AppHub implements Startable {
   private handle (conn: AppConnection, req: AppRequest): void {
     if (req.type === 'hello') {
       if (conn.app != null) throw new AppRegistrationError(`this connection is already app ${JSON.stringify(conn.app)}`)
+      // before the name is looked at: nothing about other apps shows to a process without a token
+      this.tokens?.check(req.app, req.token)
       if (this.conns.has(req.app)) throw new AppRegistrationError(`an app named ${JSON.stringify(req.app)} is already connected to this agent`)
       this.machine.register(req.app, this.clock())
       conn.app = req.app
