@@ -89,12 +89,8 @@ export class NoPartDataError extends Error {
   code = 'ERR_NO_PART_DATA'
 }
 
-/** A socket could not be given its configured mode or group. */
-export class SocketSetupError extends Error {
-  static override name = 'SocketSetupError'
-  override name = 'SocketSetupError'
-  code = 'ERR_SOCKET_SETUP'
-}
+/** A socket could not be given its configured mode or group (defined with the socket binding in util). */
+export { SocketSetupError } from '../util/errors.js'
 
 /** A write route asked for on the read-only admin socket; names the socket and the route. */
 export class ReadOnlySocketError extends Error {

@@ -4,7 +4,8 @@ import net from 'node:net'
 import { logger } from '@libp2p/logger'
 import { ReadOnlySocketError, SocketInUseError } from './errors.js'
 import { DEFAULT_MAX_BODY_BYTES, codeOf, errorBody, messageOf, sendError, statusForError } from './http-utils.js'
-import { listenPrivately } from './listen.js'
+import { SocketPathTakenError } from '../util/errors.js'
+import { listenPrivately } from '../util/listen.js'
 import { isRead, matchRoute, type SocketKind } from './routes.js'
 import type { AdminBackend } from './api.js'
 import type { Startable } from '@libp2p/interface'
@@ -115,7 +116,11 @@ export class AdminServer implements Startable {
     server.requestTimeout = t.requestMs
     server.keepAliveTimeout = t.keepAliveMs
     server.timeout = t.idleMs
-    await listenPrivately(server, this.socketPath, { mode: this.mode, gid: this.gid })
+    try {
+      await listenPrivately(server, this.socketPath, { mode: this.mode, gid: this.gid })
+    } catch (err) {
+      throw err instanceof SocketPathTakenError ? new SocketInUseError(err.message) : err
+    }
     this.server = server
     log('listening on %s (%s, mode %s)', this.socketPath, this.kind, this.mode.toString(8))
   }

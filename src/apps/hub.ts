@@ -9,6 +9,8 @@ import path from 'node:path'
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from 'it-length-prefixed-stream'
+import { SocketPathTakenError } from '../util/errors.js'
+import { listenPrivately } from '../util/listen.js'
 import { peerIdProblem, type Marker } from '../wire/index.js'
 import { CutMachine, type AppMessage, type CutRecord, type Effect, type Frame, type Verdict } from './cut.js'
 import { AppRegistrationError, AppRestoreError, AppSendError, IncompleteCutError, InvalidAppRequestError } from './errors.js'
@@ -158,11 +160,12 @@ export class AppHub implements Startable {
     if (live) throw new AppRegistrationError(`another process is listening on the app socket ${p}`)
     await fs.rm(p, { force: true })
     const server = net.createServer(socket => { this.accept(socket) })
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(p, () => { server.off('error', reject); resolve() })
-    })
-    await fs.chmod(p, 0o600)
+    // bound where only this user can reach it, and linked into place with mode 0600 already set
+    try {
+      await listenPrivately(server, p, { mode: 0o600 })
+    } catch (err: any) {
+      throw err instanceof SocketPathTakenError ? new AppRegistrationError(`another process is listening on the app socket ${p}`) : err
+    }
     this.server = server
   }
 

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { SocketInUseError, SocketSetupError } from './errors.js'
+import { SocketPathTakenError, SocketSetupError } from './errors.js'
 import type net from 'node:net'
 
 export interface SocketAccess {
@@ -38,7 +38,7 @@ async function listenOn (server: net.Server, p: string): Promise<void> {
 }
 
 /**
- * Makes `server` listen on `socketPath` with `access`. Throws SocketInUseError when the path
+ * Makes `server` listen on `socketPath` with `access`. Throws SocketPathTakenError when the path
  * appears while starting, SocketSetupError when the mode or group cannot be set (the server is
  * then closed).
  */
@@ -57,7 +57,7 @@ export async function listenPrivately (server: net.Server, socketPath: string, a
     try {
       await fs.link(inside, socketPath)
     } catch (err: any) {
-      if (err.code === 'EEXIST') throw new SocketInUseError(`${socketPath} was taken while this agent was starting: another agent is listening on it`)
+      if (err.code === 'EEXIST') throw new SocketPathTakenError(`${socketPath} was taken while this agent was starting: another agent is listening on it`)
       // a file system without hard links: rename is just as atomic, but replaces
       if (err.code !== 'EPERM' && err.code !== 'ENOTSUP' && err.code !== 'EOPNOTSUPP') throw err
       await fs.rename(inside, socketPath)
