@@ -196,8 +196,9 @@ describe('admin / slow clients', function () {
   })
 
   it('disconnects a client that sends half a header within the bound', async () => {
-    const { ms } = await closedAfter(socketPath, 'GET /v1/status HTTP/1.1\r\nHost: agent\r\nX-Slow: ', 3000)
+    const { ms, answer } = await closedAfter(socketPath, 'GET /v1/status HTTP/1.1\r\nHost: agent\r\nX-Slow: ', 3000)
     assert.ok(ms < 1500, `closed after ${ms} ms`)
+    assert.match(answer, /^HTTP\/1.1 408/)
   })
 
   it('disconnects a client that connects and says nothing', async () => {
