@@ -160,7 +160,7 @@ export class AdminClient {
         if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'ENOTSOCK') {
           reject(new AgentNotRunningError(`no agent is listening on ${this.socketPath} (is \`snapmesh agent\` running?)`))
         } else if (err.code === 'EACCES' || err.code === 'EPERM') {
-          reject(new SocketAccessError(`permission denied on ${this.socketPath}: its mode or group (adminSocketMode/Group, readSocketMode/Group) leaves this user out, or a folder on its path does`))
+          reject(new SocketAccessError(`permission denied on ${this.socketPath}: its mode or group (adminSocketMode/Group, readSocketMode/Group) leaves this user out, or a folder on its path does (the read-only socket may be open to you: --socket PATH)`))
         } else {
           reject(err)
         }

@@ -43,7 +43,13 @@ async function listenOn (server: net.Server, p: string): Promise<void> {
  * then closed).
  */
 export async function listenPrivately (server: net.Server, socketPath: string, access: SocketAccess): Promise<void> {
-  const folder = await privateFolder(path.dirname(socketPath))
+  let folder: string
+  try {
+    folder = await privateFolder(path.dirname(socketPath))
+  } catch (err: any) {
+    const why = err.code === 'ENOENT' ? 'the folder does not exist' : String(err.message)
+    throw new SocketSetupError(`cannot create the socket ${socketPath}: ${why}`)
+  }
   const inside = path.join(folder, 's')
   try {
     await listenOn(server, inside)

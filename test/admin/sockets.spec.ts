@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import fs from 'node:fs/promises'
 import http from 'node:http'
 import net from 'node:net'
 import path from 'node:path'
-import { AdminClient, AdminError, AdminServer, SocketAccessError } from '../../src/admin/index.js'
+import { AdminClient, AdminError, AdminServer, SocketAccessError, SocketSetupError } from '../../src/admin/index.js'
 import { ID_AA11, ID_NEW, TestBackend, tempDir } from './fixtures.js'
 
 interface RawAnswer { status: number, json: any }
@@ -168,11 +168,31 @@ describe('admin / socket mode and group', () => {
     assert.equal(st.mode & 0o777, 0o660)
   })
 
+  it('names the socket when its folder does not exist, and leaves nothing listening', async () => {
+    const socketPath = path.join(dir, 'missing', 'admin.sock')
+    const s = new AdminServer({ backend: new TestBackend() }, { socketPath })
+    await assert.rejects(s.start(), (err: any) => err instanceof SocketSetupError && err.message.includes(socketPath) && /does not exist/.test(err.message))
+    assert.equal(s.isStarted(), false)
+  })
+
   it('says so when this user may not open the socket', async function () {
-    if (process.getuid?.() === 0) this.skip() // root opens any socket
     const p = await start('closed.sock', { mode: 0o600 })
-    await fs.chmod(p, 0o000)
-    await assert.rejects(new AdminClient({ socketPath: p }).status(), SocketAccessError)
+    if (process.getuid?.() !== 0) {
+      await fs.chmod(p, 0o000)
+      await assert.rejects(new AdminClient({ socketPath: p }).status(), SocketAccessError)
+      return
+    }
+    // root opens any socket: ask as nobody, through the CLI
+    await fs.chmod(dir, 0o755)
+    const bin = new URL('../../src/cli/bin.js', import.meta.url).pathname
+    const r = await new Promise<{ code: number | null, stderr: string }>(resolve => {
+      execFile(process.execPath, [bin, '--socket', p, 'status'], { uid: 65534, gid: 65534, env: { ...process.env, SNAPMESH_CONFIG: '' } }, (err: any, _stdout, stderr) => {
+        resolve({ code: err?.code ?? 0, stderr })
+      })
+    })
+    if (/Cannot find|EACCES: permission denied, (open|scandir|stat)/.test(r.stderr)) this.skip() // nobody cannot read the program here
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stderr, /^snapmesh: permission denied on .*closed\.sock/)
   })
 })
 
