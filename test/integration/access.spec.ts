@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { LocalCluster, type LocalAgent } from '../../scripts/cluster.js'
@@ -14,13 +15,16 @@ describe('integration / local access: data folder, admin sockets, app tokens', f
   let dataDir: string
   let readSocket: string
   const TOKEN = 'bank-0123456789abcdef-token'
+  const asRoot = process.getuid?.() === 0 && /^daemon:x:1:/m.test(readFileSync('/etc/group', 'utf8'))
 
   before(async () => {
     dir = await tempDir('access')
     cluster = new LocalCluster({ dir, agents: [] })
     await fs.mkdir(path.join(dir, 'solo'), { recursive: true })
     await fs.writeFile(path.join(dir, 'solo', 'bank.token'), `${TOKEN}\n`, { mode: 0o600 })
-    agent = await cluster.add({ name: 'solo', extra: { readSocketMode: '0640', apps: { tokens: { bank: './bank.token' } } } }, { start: false })
+    // as root the sockets can be given any group: a name for one, a gid for the other
+    const groups = asRoot ? { adminSocketGroup: 'daemon', readSocketGroup: 4242 } : {}
+    agent = await cluster.add({ name: 'solo', extra: { readSocketMode: '0640', ...groups, apps: { tokens: { bank: './bank.token' } } } }, { start: false })
     await makeTree(agent.sourcesDir, 'solo')
     dataDir = path.join(agent.dir, 'data')
     readSocket = path.join(dataDir, 'admin-read.sock')
@@ -39,11 +43,16 @@ describe('integration / local access: data folder, admin sockets, app tokens', f
     assert.equal((await fs.stat(dataDir)).mode & 0o777, 0o700)
   })
 
-  it('listens on the full socket (0600) and on the read-only one (its configured 0640)', async () => {
-    assert.equal((await fs.lstat(agent.socket)).mode & 0o777, 0o600)
+  it('listens on the full socket (0600) and on the read-only one (its configured 0640), each with its group', async () => {
+    const full = await fs.lstat(agent.socket)
+    assert.equal(full.mode & 0o777, 0o600)
     const st = await fs.lstat(readSocket)
     assert.ok(st.isSocket())
     assert.equal(st.mode & 0o777, 0o640)
+    if (asRoot) {
+      assert.equal(full.gid, 1, 'adminSocketGroup "daemon" resolved to its gid')
+      assert.equal(st.gid, 4242)
+    }
   })
 
   it('read commands work on the read-only socket; write commands there fail with the 403 in one line', async () => {
