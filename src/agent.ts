@@ -10,7 +10,7 @@ import PQueue from 'p-queue'
 import { AdminServer } from './admin/server.js'
 import { AdminService } from './admin/service.js'
 import { APPS_SOURCE, createAppHub, type AppHub } from './apps/index.js'
-import { loadConfig, type Config } from './config/index.js'
+import { loadConfig, resolveGroup, type Config } from './config/index.js'
 import { BlockExchange } from './exchange/index.js'
 import { Membership } from './membership/index.js'
 import { COPIES_TOPIC, FORGET_TOPIC, Catalog, markerOf, selectors, validators, type CopyReport } from './metadata/index.js'
@@ -63,6 +63,10 @@ export class Agent {
   async start (): Promise<void> {
     const c = this.config
     await fs.mkdir(c.dataDir, { recursive: true, mode: 0o700 })
+    // a folder that existed already keeps its mode through mkdir: nobody else may read the blocks
+    await fs.chmod(c.dataDir, 0o700)
+    const adminGid = await resolveGroup(c.file, 'adminSocketGroup', c.adminSocketGroup)
+    const readGid = await resolveGroup(c.file, 'readSocketGroup', c.readSocketGroup)
     const { privateKey, peerId } = await loadOrCreateIdentity(c.dataDir)
     const self = this.peerId = peerId.toString()
     const psk = c.psk != null ? await readPsk(c.psk) : undefined
@@ -147,7 +151,8 @@ export class Agent {
       socketPath: c.apps.socket,
       workDir: path.join(c.dataDir, 'apps'),
       maxMessageBytes: c.apps.maxMessageBytes,
-      maxStateBytes: c.apps.maxStateBytes
+      maxStateBytes: c.apps.maxStateBytes,
+      tokens: c.apps.tokens
     })
     const local = new LocalCapture({
       blocks,
@@ -206,7 +211,10 @@ export class Agent {
       apps: () => apps.status(),
       quarantine: () => healer?.stats() ?? { quarantined: 0, replaced: 0, failed: 0, pending: 0 }
     }, { name: c.name, version: VERSION, dataDir: c.dataDir, copiesWanted: c.replication.copies })
-    await this.run(new AdminServer({ backend: this.admin }, { socketPath: c.adminSocket }))
+    await this.run(new AdminServer({ backend: this.admin }, { socketPath: c.adminSocket, mode: c.adminSocketMode, gid: adminGid }))
+    if (c.readSocket != null) {
+      await this.run(new AdminServer({ backend: this.admin }, { socketPath: c.readSocket, kind: 'read', mode: c.readSocketMode, gid: readGid }))
+    }
 
     await this.run(new Scheduler({
       protocol: live.protocol,
@@ -251,6 +259,7 @@ export async function runAgent (configPath: string): Promise<void> {
   process.stdout.write(`snapmesh agent ${status.name} ${status.peerId}\n`)
   for (const a of status.addresses) process.stdout.write(`  listening on ${a}\n`)
   process.stdout.write(`  admin socket ${config.adminSocket}\n`)
+  if (config.readSocket != null) process.stdout.write(`  read-only admin socket ${config.readSocket}\n`)
   await new Promise<void>(resolve => {
     process.once('SIGINT', () => { resolve() })
     process.once('SIGTERM', () => { resolve() })

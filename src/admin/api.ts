@@ -236,6 +236,9 @@ export type ProgressView =
 export interface ErrorBody {
   error: string
   code: string
+  /** a write asked for on the read-only socket (403): that socket and the route */
+  socket?: string
+  route?: string
 }
 
 export interface AbortOptionsLike { signal?: AbortSignal }

@@ -1,10 +1,10 @@
 import http from 'node:http'
-import { AdminError, AgentNotRunningError } from './errors.js'
+import { AdminError, AgentNotRunningError, SocketAccessError } from './errors.js'
 import { statusForCode } from './http-utils.js'
 import type { CreateSnapshotRequest, ForgetRequest, ForgetResultView, PeerView, ProgressView, PruneRequest, PruneResultView, RestoreRequest, RestoreResultView, SnapshotView, StatusView, VerifyRequest, VerifyResultView } from './api.js'
 import type { AbortOptions } from '@libp2p/interface'
 
-export { AdminError, AgentNotRunningError } from './errors.js'
+export { AdminError, AgentNotRunningError, SocketAccessError } from './errors.js'
 
 export interface AdminClientInit {
   /** the agent's admin socket */
@@ -159,6 +159,8 @@ export class AdminClient {
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'ENOTSOCK') {
           reject(new AgentNotRunningError(`no agent is listening on ${this.socketPath} (is \`snapmesh agent\` running?)`))
+        } else if (err.code === 'EACCES' || err.code === 'EPERM') {
+          reject(new SocketAccessError(`permission denied on ${this.socketPath}: its mode or group (adminSocketMode/Group, readSocketMode/Group) leaves this user out, or a folder on its path does (the read-only socket may be open to you: --socket PATH)`))
         } else {
           reject(err)
         }

@@ -88,3 +88,29 @@ export class NoPartDataError extends Error {
   override name = 'NoPartDataError'
   code = 'ERR_NO_PART_DATA'
 }
+
+/** A socket could not be given its configured mode or group (defined with the socket binding in util). */
+export { SocketSetupError } from '../util/errors.js'
+
+/** A write route asked for on the read-only admin socket; names the socket and the route. */
+export class ReadOnlySocketError extends Error {
+  static override name = 'ReadOnlySocketError'
+  override name = 'ReadOnlySocketError'
+  code = 'ERR_READ_ONLY_SOCKET'
+  readonly status = 403
+  readonly socket: string
+  readonly route: string
+
+  constructor (socket: string, route: string, what = 'a write') {
+    super(`the read-only admin socket ${socket} does not serve ${route} (${what}); it serves status, peers, snapshot list and show, and verify without repair: use the full admin socket`)
+    this.socket = socket
+    this.route = route
+  }
+}
+
+/** The admin socket exists but this user may not open it (its mode or group leaves them out). */
+export class SocketAccessError extends Error {
+  static override name = 'SocketAccessError'
+  override name = 'SocketAccessError'
+  code = 'ERR_SOCKET_ACCESS'
+}

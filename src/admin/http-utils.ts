@@ -1,4 +1,4 @@
-import { BodyTooLargeError, InvalidJsonError, InvalidRequestError, MethodNotAllowedError, RouteNotFoundError } from './errors.js'
+import { BodyTooLargeError, InvalidJsonError, InvalidRequestError, MethodNotAllowedError, ReadOnlySocketError, RouteNotFoundError } from './errors.js'
 import type { ErrorBody } from './api.js'
 import type { AbortOptions } from '@libp2p/interface'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -16,7 +16,7 @@ export function statusForCode (code: string): number {
 /** The HTTP status for any thrown value: the server's own errors carry theirs, others by `code`. */
 export function statusForError (err: unknown): number {
   if (err instanceof RouteNotFoundError || err instanceof MethodNotAllowedError || err instanceof BodyTooLargeError ||
-    err instanceof InvalidJsonError || err instanceof InvalidRequestError) {
+    err instanceof InvalidJsonError || err instanceof InvalidRequestError || err instanceof ReadOnlySocketError) {
     return err.status
   }
   return statusForCode(codeOf(err))
@@ -33,7 +33,9 @@ export function messageOf (err: unknown): string {
 }
 
 export function errorBody (err: unknown): ErrorBody {
-  return { error: messageOf(err), code: codeOf(err) }
+  const body: ErrorBody = { error: messageOf(err), code: codeOf(err) }
+  if (err instanceof ReadOnlySocketError) return { ...body, socket: err.socket, route: err.route }
+  return body
 }
 
 export function sendJson (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

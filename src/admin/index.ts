@@ -4,8 +4,9 @@ import type { AdminClientInit } from './client.js'
 import type { AdminServerComponents, AdminServerInit } from './server.js'
 
 export * from './api.js'
-export { AdminServer } from './server.js'
-export type { AdminServerComponents, AdminServerInit } from './server.js'
+export { AdminServer, ADMIN_TIMEOUTS } from './server.js'
+export type { AdminServerComponents, AdminServerInit, AdminTimeouts } from './server.js'
+export type { SocketKind } from './routes.js'
 export { AdminClient } from './client.js'
 export type { AdminClientInit, GetSnapshotOptions, RestoreOptions } from './client.js'
 export {
@@ -16,7 +17,10 @@ export {
   MethodNotAllowedError,
   BodyTooLargeError,
   InvalidJsonError,
-  InvalidRequestError
+  InvalidRequestError,
+  ReadOnlySocketError,
+  SocketSetupError,
+  SocketAccessError
 } from './errors.js'
 export { statusForCode } from './http-utils.js'
 

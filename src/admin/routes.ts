@@ -1,8 +1,11 @@
-import { InvalidRequestError, MethodNotAllowedError, RouteNotFoundError } from './errors.js'
+import { InvalidRequestError, MethodNotAllowedError, ReadOnlySocketError, RouteNotFoundError } from './errors.js'
 import { codeOf, messageOf, readJsonBody, sendJson, sleep } from './http-utils.js'
 import { checkBody, validateCreate, validateForget, validatePrune, validateRestore, validateVerify } from './schemas.js'
 import type { AdminBackend, CreateSnapshotRequest, ForgetRequest, ProgressView, PruneRequest, RestoreRequest, SnapshotView, VerifyRequest } from './api.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+
+/** the full admin socket, or the read-only one */
+export type SocketKind = 'full' | 'read'
 
 export interface RouteContext {
   backend: AdminBackend
@@ -18,6 +21,9 @@ export interface RouteContext {
   progressIntervalMs: number
   /** aborts when the client goes away before the answer is complete */
   signal: AbortSignal
+  /** which socket the request came on (default 'full') */
+  kind?: SocketKind
+  socketPath?: string
 }
 
 export type RouteHandler = (ctx: RouteContext) => Promise<void>
@@ -26,6 +32,16 @@ export interface Route {
   /** path segments after `/v1`; `:name` matches any one segment */
   path: string[]
   methods: Record<string, RouteHandler>
+  /**
+   * the methods served on the read-only socket, where every other one answers 403; a route that
+   * does not list a method here is a write (so a new route is refused there until it says so)
+   */
+  read?: string[]
+}
+
+/** Whether `method` on `route` is served by the read-only socket. */
+export function isRead (route: Route, method: string): boolean {
+  return route.read?.includes(method) === true
 }
 
 /** the longest a `?wait=1` long-poll may be asked to last */
@@ -122,14 +138,17 @@ async function restore (ctx: RouteContext): Promise<void> {
 export const routes: Route[] = [
   {
     path: ['status'],
+    read: ['GET'],
     methods: { GET: async ctx => { sendJson(ctx.res, 200, await ctx.backend.status()) } }
   },
   {
     path: ['peers'],
+    read: ['GET'],
     methods: { GET: async ctx => { sendJson(ctx.res, 200, await ctx.backend.peers()) } }
   },
   {
     path: ['snapshots'],
+    read: ['GET'],
     methods: {
       GET: async ctx => { sendJson(ctx.res, 200, await ctx.backend.listSnapshots()) },
       POST: async ctx => {
@@ -140,6 +159,7 @@ export const routes: Route[] = [
   },
   {
     path: ['snapshots', ':id'],
+    read: ['GET'],
     methods: { GET: getSnapshot }
   },
   {
@@ -148,9 +168,12 @@ export const routes: Route[] = [
   },
   {
     path: ['verify'],
+    // a verify reads; with repair it writes, refused there by the handler
+    read: ['POST'],
     methods: {
       POST: async ctx => {
         const body = checkBody<VerifyRequest>(validateVerify, await readJsonBody(ctx.req, ctx.maxBodyBytes, { signal: ctx.signal }))
+        if (ctx.kind === 'read' && body.repair === true) throw new ReadOnlySocketError(ctx.socketPath ?? 'socket', 'POST /v1/verify with "repair": true', 'repair writes')
         const report = await ctx.backend.verify(body, { signal: ctx.signal })
         sendJson(ctx.res, 200, report)
       }
@@ -177,7 +200,7 @@ export const routes: Route[] = [
 ]
 
 /** Finds the handler for a method and path, or throws RouteNotFoundError / MethodNotAllowedError. */
-export function matchRoute (method: string, pathname: string, table: Route[] = routes): { handler: RouteHandler, params: string[] } {
+export function matchRoute (method: string, pathname: string, table: Route[] = routes): { handler: RouteHandler, params: string[], route: Route } {
   const segments = pathname.split('/').filter(s => s !== '')
   if (segments[0] !== 'v1') throw new RouteNotFoundError(`no route ${pathname}: routes live under /v1`)
   let rest: string[]
@@ -199,7 +222,7 @@ export function matchRoute (method: string, pathname: string, table: Route[] = r
       const allowed = Object.keys(route.methods)
       throw new MethodNotAllowedError(`${method} is not allowed on ${pathname} (allowed: ${allowed.join(', ')})`, allowed)
     }
-    return { handler, params }
+    return { handler, params, route }
   }
   throw new RouteNotFoundError(`no route ${pathname}`)
 }

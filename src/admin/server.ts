@@ -2,9 +2,11 @@ import fs from 'node:fs/promises'
 import http from 'node:http'
 import net from 'node:net'
 import { logger } from '@libp2p/logger'
-import { SocketInUseError } from './errors.js'
+import { ReadOnlySocketError, SocketInUseError } from './errors.js'
 import { DEFAULT_MAX_BODY_BYTES, codeOf, errorBody, messageOf, sendError, statusForError } from './http-utils.js'
-import { matchRoute } from './routes.js'
+import { SocketPathTakenError } from '../util/errors.js'
+import { listenPrivately } from '../util/listen.js'
+import { isRead, matchRoute, type SocketKind } from './routes.js'
 import type { AdminBackend } from './api.js'
 import type { Startable } from '@libp2p/interface'
 
@@ -23,7 +25,32 @@ export interface AdminServerInit {
   pollIntervalMs?: number
   /** least time between two progress lines of a restore stream; default 100 ms */
   progressIntervalMs?: number
+  /** 'read' serves only the read routes and answers 403 to the rest; default 'full' */
+  kind?: SocketKind
+  /** the socket's permission bits, set before anyone else can reach it; default 0o600 */
+  mode?: number
+  /** the gid the socket is given; default the agent's own group */
+  gid?: number
+  /** bounds on slow clients; see ADMIN_TIMEOUTS */
+  timeouts?: Partial<AdminTimeouts>
 }
+
+/** how long the server waits for a client, in ms */
+export interface AdminTimeouts {
+  /** until a request's headers are complete, from its connection or the end of the previous answer */
+  headersMs: number
+  /** until a whole request (headers and body) has arrived */
+  requestMs: number
+  /** an idle connection between two requests is closed after this */
+  keepAliveMs: number
+  /**
+   * no byte moving either way for this long closes the connection, except while the agent is
+   * working on an answer (a long-poll, a restore stream): then the agent is the one being waited for
+   */
+  idleMs: number
+}
+
+export const ADMIN_TIMEOUTS: AdminTimeouts = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, idleMs: 60_000 }
 
 /** answers within this time or the socket counts as abandoned */
 const PROBE_TIMEOUT_MS = 1000
@@ -44,7 +71,8 @@ async function isListening (path: string): Promise<boolean> {
 }
 
 /**
- * The admin API: HTTP/1.1 with JSON bodies on a Unix socket (mode 0600), routes under /v1.
+ * The admin API: HTTP/1.1 with JSON bodies on a Unix socket (mode 0600 unless told), routes under
+ * /v1. A 'read' server is the read-only socket: the write routes answer 403 there.
  * `curl --unix-socket data/admin.sock http://agent/v1/status` works against it.
  */
 export class AdminServer implements Startable {
@@ -53,6 +81,10 @@ export class AdminServer implements Startable {
   private readonly maxBodyBytes: number
   private readonly pollIntervalMs: number
   private readonly progressIntervalMs: number
+  private readonly kind: SocketKind
+  private readonly mode: number
+  private readonly gid?: number
+  private readonly timeouts: AdminTimeouts
   private server?: http.Server
 
   constructor (components: AdminServerComponents, init: AdminServerInit) {
@@ -61,6 +93,10 @@ export class AdminServer implements Startable {
     this.maxBodyBytes = init.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
     this.pollIntervalMs = init.pollIntervalMs ?? 200
     this.progressIntervalMs = init.progressIntervalMs ?? 100
+    this.kind = init.kind ?? 'full'
+    this.mode = init.mode ?? 0o600
+    this.gid = init.gid
+    this.timeouts = { ...ADMIN_TIMEOUTS, ...init.timeouts }
   }
 
   isStarted (): boolean {
@@ -70,29 +106,23 @@ export class AdminServer implements Startable {
   async start (): Promise<void> {
     if (this.server != null) return
     await this.clearStaleSocket()
-    const server = http.createServer((req, res) => { void this.dispatch(req, res) })
-    // long-polls and restore streams last as long as they need to
-    server.requestTimeout = 0
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        reject(err.code === 'EADDRINUSE'
-          ? new SocketInUseError(`${this.socketPath} was taken while this agent was starting: another agent is listening on it`)
-          : err)
-      }
-      server.once('error', onError)
-      server.listen(this.socketPath, () => {
-        server.off('error', onError)
-        resolve()
-      })
-    })
+    const t = this.timeouts
+    const server = http.createServer({
+      // how often headersMs and requestMs are checked
+      connectionsCheckingInterval: Math.max(20, Math.min(1000, Math.floor(t.headersMs / 4)))
+    }, (req, res) => { void this.dispatch(req, res) })
+    server.headersTimeout = t.headersMs
+    // a body must arrive in time; the answer (long-polls, restore streams) is not bounded by it
+    server.requestTimeout = t.requestMs
+    server.keepAliveTimeout = t.keepAliveMs
+    server.timeout = t.idleMs
     try {
-      await fs.chmod(this.socketPath, 0o600)
+      await listenPrivately(server, this.socketPath, { mode: this.mode, gid: this.gid })
     } catch (err) {
-      await new Promise<void>(resolve => server.close(() => { resolve() }))
-      throw err
+      throw err instanceof SocketPathTakenError ? new SocketInUseError(err.message) : err
     }
     this.server = server
-    log('listening on %s', this.socketPath)
+    log('listening on %s (%s, mode %s)', this.socketPath, this.kind, this.mode.toString(8))
   }
 
   /** Closes the socket; requests in flight are cut off (a running restore is aborted). */
@@ -127,9 +157,12 @@ export class AdminServer implements Startable {
     const controller = new AbortController()
     res.once('close', () => { if (!res.writableFinished) controller.abort() })
     const method = req.method ?? 'GET'
+    // the client waits for the agent now: no idle limit until the answer is handed over
+    req.socket.setTimeout(0)
     try {
       const url = new URL(req.url ?? '/', 'http://agent')
-      const { handler, params } = matchRoute(method, url.pathname)
+      const { handler, params, route } = matchRoute(method, url.pathname)
+      if (this.kind === 'read' && !isRead(route, method)) throw new ReadOnlySocketError(this.socketPath, `${method} ${url.pathname}`)
       await handler({
         backend: this.backend,
         req,
@@ -139,7 +172,9 @@ export class AdminServer implements Startable {
         maxBodyBytes: this.maxBodyBytes,
         pollIntervalMs: this.pollIntervalMs,
         progressIntervalMs: this.progressIntervalMs,
-        signal: controller.signal
+        signal: controller.signal,
+        kind: this.kind,
+        socketPath: this.socketPath
       })
     } catch (err) {
       const status = statusForError(err)
@@ -152,6 +187,9 @@ export class AdminServer implements Startable {
       } else {
         sendError(res, err)
       }
+    } finally {
+      // an answer the client does not read is bounded again (Node sets keepAliveMs once it is sent)
+      if (!res.writableFinished && !res.destroyed) req.socket.setTimeout(this.timeouts.idleMs)
     }
   }
 }

@@ -12,16 +12,22 @@
 import net from 'node:net'
 import { AppAgentError, AppDisconnectedError, InvalidAppRequestError } from './errors.js'
 import { LineSplitter, type AgentEvent } from './socket-messages.js'
+import { readTokenFile } from './tokens.js'
 import { APP_NAME } from './wire.js'
 import type { AbortOptions } from '@libp2p/interface'
 
 export { AppAgentError, AppDisconnectedError } from './errors.js'
+export { AppTokenError } from './errors.js'
 
 export interface ConnectAppInit {
   /** the agent's app socket (config `apps.socket`, default `<dataDir>/apps.sock`) */
   socket: string
   /** this app's name, unique among the apps of one agent; messages are addressed to it */
   name: string
+  /** this app's token, when the agent has `apps.tokens` */
+  token?: string
+  /** or the file that holds it (its trailing newline is dropped) */
+  tokenFile?: string
 }
 
 /** a message from an app on some agent (this one included) */
@@ -99,11 +105,11 @@ class Client implements AppClient {
     socket.on('close', () => { this.fail(new AppDisconnectedError('the agent closed the app socket')) })
   }
 
-  async hello (options: AbortOptions): Promise<void> {
+  async hello (token: string | undefined, options: AbortOptions): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.welcome = { resolve, reject }
       options.signal?.addEventListener('abort', () => { reject(options.signal?.reason) }, { once: true })
-      this.socket.write(`${JSON.stringify({ type: 'hello', v: 1, app: this.name })}\n`)
+      this.socket.write(`${JSON.stringify({ type: 'hello', v: 1, app: this.name, ...(token != null ? { token } : {}) })}\n`)
     })
   }
 
@@ -264,6 +270,8 @@ class Client implements AppClient {
 /** Connects an app to its agent and registers it under `name`. */
 export async function connectApp (init: ConnectAppInit, options: AbortOptions = {}): Promise<AppClient> {
   if (!APP_NAME.test(init.name)) throw new InvalidAppRequestError(`not an app name: ${JSON.stringify(init.name)} (letters, digits, ".", "_", "-"; at most 64)`, 'name')
+  if (init.token != null && init.tokenFile != null) throw new InvalidAppRequestError('give either token or tokenFile, not both', 'token')
+  const token = init.tokenFile != null ? await readTokenFile(init.tokenFile) : init.token
   const socket = await new Promise<net.Socket>((resolve, reject) => {
     const s = net.connect(init.socket)
     s.once('connect', () => { s.off('error', reject); resolve(s) })
@@ -271,6 +279,6 @@ export async function connectApp (init: ConnectAppInit, options: AbortOptions = 
     options.signal?.addEventListener('abort', () => { s.destroy(); reject(options.signal?.reason) }, { once: true })
   })
   const client = new Client(socket, init.name)
-  await client.hello(options)
+  await client.hello(token, options)
   return client
 }

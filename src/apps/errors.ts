@@ -77,3 +77,16 @@ export class UnsafeAppStateError extends Error {
   override name = 'UnsafeAppStateError'
   code = 'ERR_UNSAFE_APP_STATE'
 }
+
+/** A hello refused by the app tokens: a name not configured, or its token missing or wrong; also a token file that cannot be used. */
+export class AppTokenError extends Error {
+  static override name = 'AppTokenError'
+  override name = 'AppTokenError'
+  code = 'ERR_APP_TOKEN'
+  field?: string
+
+  constructor (message: string, field?: string) {
+    super(message)
+    if (field != null) this.field = field
+  }
+}

@@ -9,12 +9,15 @@ import path from 'node:path'
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from 'it-length-prefixed-stream'
+import { SocketPathTakenError } from '../util/errors.js'
+import { listenPrivately } from '../util/listen.js'
 import { peerIdProblem, type Marker } from '../wire/index.js'
 import { CutMachine, type AppMessage, type CutRecord, type Effect, type Frame, type Verdict } from './cut.js'
 import { AppRegistrationError, AppRestoreError, AppSendError, IncompleteCutError, InvalidAppRequestError, UnsafeAppStateError } from './errors.js'
 import { LocalLink, PeerLink, type Link } from './peer-link.js'
 import { readRestoredFile } from './restored.js'
 import { LineSplitter, parseAppRequest, type AgentEvent, type AppRequest } from './socket-messages.js'
+import { AppTokens } from './tokens.js'
 import { APP_PROTOCOL, decodeFrame, encodeVerdict } from './wire.js'
 import type { AbortOptions, Connection, Libp2p, Startable, Stream } from '@libp2p/interface'
 
@@ -55,6 +58,11 @@ export interface AppHubInit {
   maxQueued?: number
   /** how long a snapshot is remembered after its deadline; default 10 min */
   retainMs?: number
+  /**
+   * app name -> token file: only these names may register, each with its token. Undefined: any
+   * process that can open the socket registers any free name
+   */
+  tokens?: Record<string, string>
 }
 
 /** What the agent captures for a snapshot: the folder of the app part, if any app took part. */
@@ -88,7 +96,8 @@ class AppConnection {
 
 export class AppHub implements Startable {
   private readonly c: AppHubComponents
-  private readonly init: Required<AppHubInit>
+  private readonly init: Required<Omit<AppHubInit, 'tokens'>> & Pick<AppHubInit, 'tokens'>
+  private tokens?: AppTokens
   private readonly clock: () => number
   private machine!: CutMachine
   private server?: net.Server
@@ -112,6 +121,7 @@ export class AppHub implements Startable {
 
   async start (): Promise<void> {
     if (this.started) return
+    if (this.init.tokens != null) this.tokens = await AppTokens.load(this.init.tokens)
     this.machine = new CutMachine({ self: this.c.peerId, epoch: randomBytes(8).toString('hex'), retainMs: this.init.retainMs })
     await fs.mkdir(this.init.workDir, { recursive: true, mode: 0o700 })
     await this.c.libp2p.handle(APP_PROTOCOL, ({ stream, connection }) => {
@@ -151,11 +161,12 @@ export class AppHub implements Startable {
     if (live) throw new AppRegistrationError(`another process is listening on the app socket ${p}`)
     await fs.rm(p, { force: true })
     const server = net.createServer(socket => { this.accept(socket) })
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(p, () => { server.off('error', reject); resolve() })
-    })
-    await fs.chmod(p, 0o600)
+    // bound where only this user can reach it, and linked into place with mode 0600 already set
+    try {
+      await listenPrivately(server, p, { mode: 0o600 })
+    } catch (err: any) {
+      throw err instanceof SocketPathTakenError ? new AppRegistrationError(`another process is listening on the app socket ${p}`) : err
+    }
     this.server = server
   }
 
@@ -402,6 +413,8 @@ export class AppHub implements Startable {
   private handle (conn: AppConnection, req: AppRequest): void {
     if (req.type === 'hello') {
       if (conn.app != null) throw new AppRegistrationError(`this connection is already app ${JSON.stringify(conn.app)}`)
+      // before the name is looked at: nothing about other apps shows to a process without a token
+      this.tokens?.check(req.app, req.token)
       if (this.conns.has(req.app)) throw new AppRegistrationError(`an app named ${JSON.stringify(req.app)} is already connected to this agent`)
       this.machine.register(req.app, this.clock())
       conn.app = req.app

@@ -13,7 +13,7 @@ export const appRequestSchemas = {
     type: 'object',
     additionalProperties: false,
     required: ['type', 'v', 'app'],
-    properties: { type: { const: 'hello' }, v: { const: 1 }, app: appName }
+    properties: { type: { const: 'hello' }, v: { const: 1 }, app: appName, token: { type: 'string', minLength: 1, maxLength: 4096 } }
   },
   send: {
     type: 'object',
@@ -35,7 +35,7 @@ export const appRequestSchemas = {
   }
 } as const
 
-export interface HelloRequest { type: 'hello', v: 1, app: string }
+export interface HelloRequest { type: 'hello', v: 1, app: string, token?: string }
 export interface SendRequest { type: 'send', id: string, to: string, app?: string, payload: string }
 export interface StateReply { type: 'state', snapshot: string, state?: string, error?: string }
 export interface RestoreRequest { type: 'restore', id: string, snapshot: string, node?: string }

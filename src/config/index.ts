@@ -6,8 +6,10 @@ import { Ajv } from 'ajv'
 import { Cron } from 'croner'
 import { ConfigError } from './errors.js'
 import { configSchema } from './schema.js'
+import { checkSocketPath, parseAppTokens, parseSockets, type SocketConfig } from './sockets.js'
 
 export { ConfigError } from './errors.js'
+export { resolveGroup, SOCKET_DEFAULTS, type GroupSpec, type SocketConfig } from './sockets.js'
 
 /** a pre or post hook of a source */
 export interface HookConfig {
@@ -51,7 +53,7 @@ export const SOURCE_DEFAULTS = {
 } as const
 
 /** The agent's config after validation, defaults applied and every path absolute. */
-export interface Config {
+export interface Config extends SocketConfig {
   /** absolute path of the file this config came from */
   file: string
   name: string
@@ -59,7 +61,6 @@ export interface Config {
   listen: string[]
   announce: string[]
   bootstrap: string[]
-  adminSocket: string
   /** absolute path of a swarm.key file, or undefined for an open network */
   psk?: string
   sources: SourceConfig[]
@@ -100,6 +101,8 @@ export interface Config {
     maxMessageBytes: number
     /** largest state one app may give at a cut */
     maxStateBytes: number
+    /** app name -> absolute path of its token file; absent: any local process may register any name */
+    tokens?: Record<string, string>
   }
   network: {
     maxMessageBytes: number
@@ -237,14 +240,12 @@ export function parseConfig (raw: unknown, file: string): Config {
     seen.add(s.name)
     return parseSource(s, `sources[${i}]`, file, abs)
   })
-  const adminSocket = c.adminSocket != null ? abs(c.adminSocket) : path.join(dataDir, 'admin.sock')
-  if (Buffer.byteLength(adminSocket) > 100) {
-    throw new ConfigError(file, `socket path is ${Buffer.byteLength(adminSocket)} bytes long; Unix sockets allow at most 100`, 'adminSocket')
+  const sockets = parseSockets(c, file, dataDir, abs)
+  const appsSocket = checkSocketPath(file, 'apps.socket', c.apps?.socket != null ? abs(c.apps.socket) : path.join(dataDir, 'apps.sock'))
+  for (const [field, p] of [['adminSocket', sockets.adminSocket], ['readSocket', sockets.readSocket]] as const) {
+    if (p === appsSocket) throw new ConfigError(file, 'must differ from apps.socket', field)
   }
-  const appsSocket = c.apps?.socket != null ? abs(c.apps.socket) : path.join(dataDir, 'apps.sock')
-  if (Buffer.byteLength(appsSocket) > 100) {
-    throw new ConfigError(file, `socket path is ${Buffer.byteLength(appsSocket)} bytes long; Unix sockets allow at most 100`, 'apps.socket')
-  }
+  const tokens = parseAppTokens(file, c.apps?.tokens, abs)
   // the app part of a snapshot is captured as a source of this name
   const appsSource = sources.findIndex(s => s.name === 'apps')
   if (appsSource >= 0) throw new ConfigError(file, 'the source name "apps" is reserved for the app part of snapshots', `sources[${appsSource}].name`)
@@ -256,7 +257,7 @@ export function parseConfig (raw: unknown, file: string): Config {
     listen: c.listen ?? ['/ip4/0.0.0.0/tcp/4101'],
     announce: c.announce ?? [],
     bootstrap: c.bootstrap ?? [],
-    adminSocket,
+    ...sockets,
     psk: c.psk != null ? abs(c.psk) : undefined,
     sources,
     snapshot: checkSnapshot(file, {
@@ -281,7 +282,8 @@ export function parseConfig (raw: unknown, file: string): Config {
     apps: {
       socket: appsSocket,
       maxMessageBytes: c.apps?.maxMessageBytes ?? 1024 * 1024,
-      maxStateBytes: c.apps?.maxStateBytes ?? 64 * 1024 * 1024
+      maxStateBytes: c.apps?.maxStateBytes ?? 64 * 1024 * 1024,
+      ...(tokens != null ? { tokens } : {})
     },
     network: {
       maxMessageBytes: n.maxMessageBytes ?? 1024 * 1024,

@@ -30,6 +30,12 @@ export const configSchema = {
     announce: { type: 'array', items: { type: 'string', pattern: '^/' } },
     bootstrap: { type: 'array', items: { type: 'string', pattern: '^/.+/p2p/[1-9A-HJ-NP-Za-km-z]+$' } },
     adminSocket: { type: 'string', minLength: 1 },
+    // modes are octal strings ("0600"), groups a name or a gid: checked in sockets.ts to name the field
+    adminSocketMode: { type: 'string' },
+    adminSocketGroup: { type: ['string', 'integer'], minLength: 1, minimum: 0, maximum: 4294967294 },
+    readSocket: { type: ['string', 'boolean', 'null'], minLength: 1 },
+    readSocketMode: { type: 'string' },
+    readSocketGroup: { type: ['string', 'integer'], minLength: 1, minimum: 0, maximum: 4294967294 },
     psk: { type: ['string', 'null'], minLength: 1 },
     sources: {
       type: 'array',
@@ -101,7 +107,9 @@ export const configSchema = {
       properties: {
         socket: { type: 'string', minLength: 1 },
         maxMessageBytes: { type: 'integer', minimum: 1, maximum: 4194304 },
-        maxStateBytes: { type: 'integer', minimum: 1, maximum: 268435456 }
+        maxStateBytes: { type: 'integer', minimum: 1, maximum: 268435456 },
+        // app name -> token file; names checked in sockets.ts
+        tokens: { type: 'object', maxProperties: 1000, additionalProperties: { type: 'string', minLength: 1 } }
       }
     },
     network: {

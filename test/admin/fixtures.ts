@@ -175,9 +175,11 @@ export class TestBackend implements AdminBackend {
     }
     if (req.snapshot === 'evil') throw Object.assign(new Error('refusing to restore "../x": it leaves the target'), { code: 'ERR_UNSAFE_PATH' })
     if (req.snapshot === 'ff') throw new NotFoundError('no snapshot matches "ff"')
+    // "long": progress lines far apart, as a restore waiting on slow peers sends them
+    const gapMs = req.snapshot === 'long' ? 700 : 60
     for (let i = 1; i <= 3; i++) {
       options.onProgress?.({ type: 'progress', phase: 'restore', files: i, bytes: i * 1000, totalBytes: 3000 })
-      await new Promise(resolve => setTimeout(resolve, 60))
+      await new Promise(resolve => setTimeout(resolve, gapMs))
     }
     return { snapshot: ID_AA11, peerId: PEER_A, name: 'alpha', target: req.target, files: 3, dirs: 1, symlinks: 0, bytes: 3000, blocksFetched: 2, filesKept: 0, durationMs: 180 }
   }

@@ -282,3 +282,47 @@ describe('cli / commands without an agent', function () {
     assert.notEqual(a.stdout, b.stdout)
   })
 })
+
+describe('cli / snapmesh against the read-only socket', function () {
+  this.timeout(30_000)
+  let dir: string
+  let socketPath: string
+  let backend: TestBackend
+  let server: AdminServer
+
+  before(async () => {
+    dir = await tempDir('cli-read')
+    socketPath = path.join(dir, 'admin-read.sock')
+    backend = new TestBackend()
+    server = new AdminServer({ backend }, { socketPath, kind: 'read', mode: 0o660 })
+    await server.start()
+  })
+
+  after(async () => {
+    await server.stop()
+    await fs.rm(dir, { recursive: true, force: true })
+  })
+
+  it('runs the read commands', async () => {
+    for (const args of [['status'], ['peers'], ['snapshot', 'list'], ['snapshot', 'show', 'aa11'], ['verify', 'aa11'], ['verify', 'aa11', '--read-data']]) {
+      const r = await snapmesh(['--socket', socketPath, ...args])
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`)
+    }
+  })
+
+  it('prints the 403 of every write command as one line naming the socket and the route', async () => {
+    const cases: Array<[string[], string]> = [
+      [['snapshot', 'create', '--wait'], 'POST /v1/snapshots'],
+      [['restore', 'aa11', '--target', path.join(dir, 'out')], 'POST /v1/restore'],
+      [['verify', 'aa11', '--repair'], 'POST /v1/verify'],
+      [['forget', '--keep-last', '1'], 'POST /v1/forget'],
+      [['prune'], 'POST /v1/prune']
+    ]
+    for (const [args, route] of cases) {
+      const r = await snapmesh(['--socket', socketPath, ...args])
+      assertFailure(r, new RegExp(`read-only admin socket ${socketPath.replace(/[.]/g, '\\.')} does not serve ${route.replace(/\//g, '\\/')}`))
+    }
+    assert.equal(backend.restores.length, 0)
+    assert.equal(backend.forgets.length, 0)
+  })
+})
