@@ -82,6 +82,15 @@ export interface Config {
     /** a prune keeps unreferenced blocks younger than this: a capture or replica may be on its way to a record */
     pruneGraceSeconds: number
   }
+  /** the audit log (README, "Audit log") */
+  audit: {
+    /** how often the agent gossips its log head */
+    headSeconds: number
+    /** a log file is not let grow past this; the next one is started */
+    maxFileBytes: number
+    /** rejected gossip is summed over windows this long, one entry per window that had any */
+    rejectWindowSeconds: number
+  }
   /** app channels and app state (README, "Apps: channels and state") */
   apps: {
     /** absolute path of the app socket */
@@ -256,6 +265,11 @@ export function parseConfig (raw: unknown, file: string): Config {
     },
     retention: {
       pruneGraceSeconds: c.retention?.pruneGraceSeconds ?? 3600
+    },
+    audit: {
+      headSeconds: c.audit?.headSeconds ?? 300,
+      maxFileBytes: c.audit?.maxFileBytes ?? 4 * 1024 * 1024,
+      rejectWindowSeconds: c.audit?.rejectWindowSeconds ?? 60
     },
     apps: {
       socket: appsSocket,

@@ -92,6 +92,15 @@ export const configSchema = {
         pruneGraceSeconds: { type: 'number', minimum: 0, maximum: 30 * 86400 }
       }
     },
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        headSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 86400 },
+        maxFileBytes: { type: 'integer', minimum: 4096, maximum: 1073741824 },
+        rejectWindowSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 86400 }
+      }
+    },
     apps: {
       type: 'object',
       additionalProperties: false,

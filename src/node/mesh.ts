@@ -66,9 +66,20 @@ export function nameFromAgentVersion (agent: Uint8Array | undefined): string | u
   return AGENT_VERSION.exec(new TextDecoder().decode(agent))?.[1]
 }
 
+/** A gossip message a topic's validator rejected: its author, the topic and why. */
+export interface RejectedGossip {
+  topic: string
+  /** the message's author */
+  from: string
+  /** the name of the validator's error, e.g. InvalidSignatureError */
+  reason: string
+}
+
 /** The Mesh over a running libp2p node. */
 export class Libp2pMesh implements Mesh {
   readonly peerId: string
+  /** told of every message a topic's validator rejects (the audit log counts them) */
+  onReject?: (ev: RejectedGossip) => void
   private readonly node: SnapmeshNode
   private readonly topics = new Map<string, GossipTopic<any>>()
   private readonly onMessage = (evt: CustomEvent<any>): void => {
@@ -133,13 +144,23 @@ export class Libp2pMesh implements Mesh {
     this.topics.set(topic.topic, topic)
     pubsub.topicValidators.set(topic.topic, async (propagationSource, msg) => {
       // `propagationSource` is whoever relayed the message; its author is `msg.from`
-      if (msg.type !== 'signed') return TopicValidatorResult.Reject
+      if (msg.type !== 'signed') {
+        this.rejected({ topic: topic.topic, from: propagationSource.toString(), reason: 'UnsignedMessage' })
+        return TopicValidatorResult.Reject
+      }
       const verdict = await topic.validate({ from: msg.from.toString(), data: msg.data })
       if (verdict.action === 'accept') return TopicValidatorResult.Accept
       log('message on %s from %s via %s: %s (%s)', topic.topic, msg.from, propagationSource, verdict.action, verdict.error?.message)
+      if (verdict.action === 'reject') this.rejected({ topic: topic.topic, from: msg.from.toString(), reason: verdict.error?.name ?? 'rejected' })
       return verdict.action === 'reject' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
     })
     pubsub.subscribe(topic.topic)
+  }
+
+  private rejected (ev: RejectedGossip): void {
+    try {
+      this.onReject?.(ev)
+    } catch {}
   }
 
   async publish (topic: string, bytes: Uint8Array): Promise<void> {
