@@ -7,6 +7,7 @@ export * from './api.js'
 export { AdminServer } from './server.js'
 export type { AdminServerComponents, AdminServerInit } from './server.js'
 export { AdminClient } from './client.js'
+export { AuditedBackend, publicParams, type AuditSink } from './audited.js'
 export type { AdminClientInit, GetSnapshotOptions, RestoreOptions } from './client.js'
 export {
   AdminError,
