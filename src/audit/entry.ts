@@ -17,25 +17,30 @@ export const GENESIS = '0'.repeat(64)
 export const MAX_DATA_CHARS = 16 * 1024
 
 /**
- * What an entry records. The kinds still to come (member changes, proposals, approvals, key
- * rotation) are one more value here, each with its own `data`.
+ * What an entry can record, each with what its `data` holds. A new kind of entry (member changes,
+ * proposals, approvals, key rotation) is one more entry here.
  */
-export type AuditAction =
-  /** an admin request that is none of the four below: { route, params, outcome, code? } */
-  | 'admin'
+export const ACTIONS = {
+  /** an admin request that is none of the four below: { route, params?, outcome, result? } */
+  admin: 'an admin request',
   /** a snapshot this host took part in, when it ended here: { id, status, tag?, initiator, part } */
-  | 'snapshot'
-  /** admin requests that change or check data: { route, params, outcome, code?, result? } */
-  | 'restore'
-  | 'verify'
-  | 'forget'
-  | 'prune'
+  snapshot: 'a snapshot this host took part in',
+  /** admin requests that restore, check or delete data: { route, params?, outcome, result? }; forget also { id, by, via, prune } for another member's notice */
+  restore: 'a restore',
+  verify: 'a verify',
+  forget: 'a forget',
+  prune: 'a prune',
   /** rejected gossip in one window: { from, to, counts: [{ peer, topic, reason, count }], more? } */
-  | 'gossip-rejected'
+  'gossip-rejected': 'gossip messages rejected in one window',
   /** the log was found with a partial last line when opened (a crash during a write): { file, bytes } */
-  | 'log-recovered'
+  'log-recovered': 'a partial last line cut off at start'
+} as const satisfies Record<string, string>
 
-export const ACTIONS: ReadonlySet<string> = new Set<AuditAction>(['admin', 'snapshot', 'restore', 'verify', 'forget', 'prune', 'gossip-rejected', 'log-recovered'])
+export type AuditAction = keyof typeof ACTIONS
+
+export function isAction (v: unknown): v is AuditAction {
+  return typeof v === 'string' && Object.hasOwn(ACTIONS, v)
+}
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue }
 
@@ -81,7 +86,7 @@ export function decodeAuditBody (b: Record<string, unknown>, where: string): Aud
   if (!Number.isSafeInteger(b.seq) || (b.seq as number) < 1) bad(`${where}: field "seq" must be a positive integer`)
   if (typeof b.time !== 'string' || Number.isNaN(Date.parse(b.time))) bad(`${where}: field "time" must be an ISO time`)
   if (typeof b.prev !== 'string' || !/^[0-9a-f]{64}$/.test(b.prev)) bad(`${where}: field "prev" must be 64 hex digits`)
-  if (typeof b.action !== 'string' || !ACTIONS.has(b.action)) bad(`${where}: field "action" is not a known action: ${JSON.stringify(b.action)}`)
+  if (!isAction(b.action)) bad(`${where}: field "action" is not a known action: ${JSON.stringify(b.action)}`)
   if (!isMap(b.data)) bad(`${where}: field "data" must be a map`)
   return b as unknown as AuditBody
 }
