@@ -147,10 +147,10 @@ export class Agent {
       peerId: self,
       name: c.name,
       onMarker: (marker) => { snapshots?.handleAppMarker(marker).catch(err => { log.error('snapshot %s started by an app message: %s', marker.id.slice(0, 8), err.message) }) },
-      restore: async (req, options) => {
+      restore: async (req, options) => audit.recorded('restore', { via: 'app', app: req.app, snapshot: req.snapshot, node: req.node }, async () => {
         const r = await this.backend.restore({ snapshot: req.snapshot, node: req.node, target: req.target, include: [`${APPS_SOURCE}/${req.app}`] }, options)
         return { snapshot: r.snapshot, peerId: r.peerId }
-      }
+      })
     }, {
       socketPath: c.apps.socket,
       workDir: path.join(c.dataDir, 'apps'),

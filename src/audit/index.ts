@@ -106,6 +106,18 @@ export class AuditService implements Startable {
     }
   }
 
+  /** Runs `fn` and records `data` with its outcome: `ok`, or the error's code. */
+  async recorded<T> (action: AuditAction, data: object, fn: () => Promise<T>): Promise<T> {
+    try {
+      const out = await fn()
+      await this.record(action, { ...data, outcome: 'ok' })
+      return out
+    } catch (err: any) {
+      await this.record(action, { ...data, outcome: typeof err?.code === 'string' && err.code !== '' ? err.code : 'ERR_INTERNAL' })
+      throw err
+    }
+  }
+
   /** Logs a snapshot this host took part in once its status is final here (again if it changes). */
   async recordSnapshot (r: FinalSnapshot): Promise<void> {
     const self = this.c.mesh.peerId

@@ -56,6 +56,13 @@ describe('audit / the service', () => {
     assert.deepEqual(entries.map(e => [e.action, e.data.id, e.data.status, e.data.part]), [['snapshot', ID_AA11, 'partial', 'ok'], ['snapshot', ID_AA11, 'complete', 'ok']])
   })
 
+  it('recorded() logs what it ran with its outcome, the error\'s code when it failed', async () => {
+    assert.equal(await audit.recorded('restore', { via: 'app', app: 'bank' }, async () => 7), 7)
+    await assert.rejects(audit.recorded('restore', { via: 'app', app: 'bank' }, async () => { throw Object.assign(new Error('no such snapshot'), { code: 'ERR_NOT_FOUND' }) }), /no such snapshot/)
+    const entries = await audit.show()
+    assert.deepEqual(entries.map(e => e.data), [{ via: 'app', app: 'bank', outcome: 'ok' }, { via: 'app', app: 'bank', outcome: 'ERR_NOT_FOUND' }])
+  })
+
   it('the head gossiped names the log\'s last entry, signed by this host', async () => {
     await audit.publishHead()
     assert.equal(published.length, 0, 'nothing while the log is empty')
