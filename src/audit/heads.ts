@@ -180,6 +180,8 @@ export class HeadStore {
         await fh.close()
       }
       await fs.rename(tmp, this.file)
+      const d = await fs.open(path.dirname(this.file), 'r')
+      try { await d.sync() } finally { await d.close() }
     })
     this.writing = run.catch(() => {})
     await run
