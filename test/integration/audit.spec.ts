@@ -125,16 +125,16 @@ describe('integration / audit log', function () {
 
   it('the tail cut off while the agent was down: `audit verify` exits 3, from the head another member holds', async () => {
     // a2 is cut (it bootstraps from a1, so it finds the others again after its restart); a1 holds its head
-    for (let i = 0; i < 12; i++) await a2.client.status()
+    for (let i = 0; i < 50; i++) await a2.client.status()
     const last = (await a2.client.auditShow()).at(-1)?.seq ?? 0
-    assert.ok(last > 12)
+    assert.ok(last > 50)
     const held = await waitFor('a1 to hold a head of a2', async () => {
       const h = (await a1.client.auditHeads()).find(x => x.peerId === a2.peerId)
       return h != null && h.seq >= last ? h : undefined
     })
     await a2.stop()
-    // keep the entries up to 8 below the head a1 holds
-    const keep = held.seq - 8
+    // keep the entries up to 45 below the head a1 holds (the restart and the waits below add a few)
+    const keep = held.seq - 45
     for (const [name, lines] of await logOf(a2)) {
       const kept = lines.filter(l => JSON.parse(l).seq <= keep)
       await fs.writeFile(path.join(a2.dir, 'data', 'audit', name), kept.map(l => l + '\n').join(''))
@@ -149,7 +149,9 @@ describe('integration / audit log', function () {
     assert.equal(r.code, 3)
     assert.equal(r.report.problem?.kind, 'truncated', JSON.stringify(r.report.problem))
     assert.ok(r.report.problem?.seq != null && r.report.problem.seq < held.seq)
-    assert.match(r.report.problem?.message ?? '', new RegExp(`but ${a1.peerId} holds a head of it at seq ${held.seq}`))
+    // a1 may have taken a newer head of a2 after the one read above, before a2 stopped
+    const m = new RegExp(`but ${a1.peerId} holds a head of it at seq (\\d+)`).exec(r.report.problem?.message ?? '')
+    assert.ok(m != null && Number(m[1]) >= held.seq, r.report.problem?.message)
     assert.ok(r.report.heads.some(h => h.holder === a1.peerId && h.status === 'ahead'))
     // it names the entry the log now ends at: the last line kept, or one written since the restart
     const [lastFile, lastLines] = files[files.length - 1]
