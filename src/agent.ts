@@ -7,13 +7,15 @@ import path from 'node:path'
 import { logger } from '@libp2p/logger'
 import { LevelDatastore } from 'datastore-level'
 import PQueue from 'p-queue'
+import { AuditedBackend } from './admin/audited.js'
 import { AdminServer } from './admin/server.js'
 import { AdminService } from './admin/service.js'
 import { APPS_SOURCE, createAppHub, type AppHub } from './apps/index.js'
+import { AuditService, auditDir } from './audit/index.js'
 import { loadConfig, resolveGroup, type Config } from './config/index.js'
 import { BlockExchange } from './exchange/index.js'
 import { Membership } from './membership/index.js'
-import { COPIES_TOPIC, FORGET_TOPIC, Catalog, markerOf, selectors, validators, type CopyReport } from './metadata/index.js'
+import { COPIES_TOPIC, FORGET_TOPIC, Catalog, markerOf, selectors, validators, type CopyReport, type ForgetNotice } from './metadata/index.js'
 import { copyReportTopic, forgetTopic } from './metadata/gossip.js'
 import { MetadataSync } from './metadata/sync.js'
 import { BLOCKS_PROTOCOL, Libp2pMesh, PeerBans, PeerKeeper, createNode, loadOrCreateIdentity, readPsk, type SnapmeshNode } from './node/index.js'
@@ -98,6 +100,13 @@ export class Agent {
     })
     this.started.push({ stop: async () => { await node.stop() } })
     const mesh = await this.run(new Libp2pMesh(node, { bans, banMs: c.network.banSeconds * 1000 }))
+    const audit = await this.run(new AuditService({ privateKey, mesh, libp2p: node }, {
+      dir: auditDir(c.dataDir),
+      headMs: c.audit.headSeconds * 1000,
+      windowMs: c.audit.rejectWindowSeconds * 1000,
+      maxFileBytes: c.audit.maxFileBytes
+    }))
+    mesh.onReject = (ev) => { audit.rejected(ev) }
     const membership = await this.run(new Membership({ mesh }))
 
     const exchange = await this.run(new BlockExchange({ libp2p: node, blocks }, {
@@ -117,6 +126,10 @@ export class Agent {
     this.started.push({ stop: async () => { await serial.onIdle() } })
     let snapshots: SnapshotService | undefined
     let retention: RetentionService | undefined
+    // notices of other members applied here are audited; this agent's own are its admin request's
+    const applyForget = async (notice: ForgetNotice, via: string): Promise<void> => {
+      if (await retention?.applyForget(notice) === true && notice.by !== self) await audit.record('forget', { id: notice.id, by: notice.by, via, prune: notice.prune })
+    }
     const sync = new MetadataSync({
       privateKey,
       mesh,
@@ -124,7 +137,7 @@ export class Agent {
       state,
       members: async () => membership.connected(),
       onRecord: (merged) => { snapshots?.protocol.adopt(markerOf(merged), merged.results) },
-      onForget: async (notice) => { await retention?.applyForget(notice) }
+      onForget: async (notice) => { await applyForget(notice, 'head') }
     }, { syncMs: c.network.syncSeconds * 1000, republishMs: c.network.republishHours * 3600 * 1000, maxSkewMs })
     const mergeReport = async (report: CopyReport): Promise<void> => {
       const merged = await catalog.addCopyReport(report)
@@ -143,10 +156,10 @@ export class Agent {
       peerId: self,
       name: c.name,
       onMarker: (marker) => { snapshots?.handleAppMarker(marker).catch(err => { log.error('snapshot %s started by an app message: %s', marker.id.slice(0, 8), err.message) }) },
-      restore: async (req, options) => {
+      restore: async (req, options) => audit.recorded('restore', { via: 'app', app: req.app, snapshot: req.snapshot, node: req.node }, async () => {
         const r = await this.backend.restore({ snapshot: req.snapshot, node: req.node, target: req.target, include: [`${APPS_SOURCE}/${req.app}`], noOwner: true }, options)
         return { snapshot: r.snapshot, peerId: r.peerId }
-      }
+      })
     }, {
       socketPath: c.apps.socket,
       workDir: path.join(c.dataDir, 'apps'),
@@ -171,7 +184,10 @@ export class Agent {
       capture: async (marker, options) => local.capture(marker, options),
       freezer: new Freezer({ state }, { sources: c.sources }),
       expected: async () => membership.current(),
-      onFinal: (record) => { sync.publishRecord(record).catch(err => { log('publishing %s failed: %s', record.id.slice(0, 8), err.message) }) }
+      onFinal: (record) => {
+        void audit.recordSnapshot(record)
+        sync.publishRecord(record).catch(err => { log('publishing %s failed: %s', record.id.slice(0, 8), err.message) })
+      }
     }, {
       name: c.name,
       deadlineMs: c.snapshot.deadlineSeconds * 1000,
@@ -195,8 +211,7 @@ export class Agent {
       serial
     }, { pruneGraceMs: c.retention.pruneGraceSeconds * 1000, sweepMs: c.retention.sweepHours * 3600 * 1000 }))
     mesh.subscribe(copyReportTopic(mergeReport, { now: Date.now, maxSkewMs }))
-    const forgetting = retention
-    mesh.subscribe(forgetTopic(async (notice) => { await forgetting.applyForget(notice) }, { now: Date.now, maxSkewMs }))
+    mesh.subscribe(forgetTopic(async (notice) => { await applyForget(notice, 'gossip') }, { now: Date.now, maxSkewMs }))
 
     await this.run(new PeerKeeper({ libp2p: node }, { bootstrap: c.bootstrap, intervalMs: c.network.reconnectSeconds * 1000, memberProtocol: BLOCKS_PROTOCOL }))
     await this.run(apps)
@@ -211,9 +226,10 @@ export class Agent {
       apps: () => apps.status(),
       quarantine: () => healer?.stats() ?? { quarantined: 0, replaced: 0, failed: 0, pending: 0 }
     }, { name: c.name, version: VERSION, dataDir: c.dataDir, copiesWanted: c.replication.copies })
-    await this.run(new AdminServer({ backend: this.admin }, { socketPath: c.adminSocket, mode: c.adminSocketMode, gid: adminGid }))
+    const audited = new AuditedBackend(this.admin, audit)
+    await this.run(new AdminServer({ backend: audited }, { socketPath: c.adminSocket, mode: c.adminSocketMode, gid: adminGid }))
     if (c.readSocket != null) {
-      await this.run(new AdminServer({ backend: this.admin }, { socketPath: c.readSocket, kind: 'read', mode: c.readSocketMode, gid: readGid }))
+      await this.run(new AdminServer({ backend: audited }, { socketPath: c.readSocket, kind: 'read', mode: c.readSocketMode, gid: readGid }))
     }
 
     await this.run(new Scheduler({

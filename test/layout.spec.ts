@@ -9,7 +9,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const src = path.join(root, 'src')
 
 /** README's Layout order: a folder may import only from folders before it */
-const ORDER = ['util', 'config', 'envelope', 'node', 'membership', 'state', 'store', 'hooks', 'capture', 'wire', 'metadata', 'exchange', 'snapshot', 'apps', 'simulation', 'replication', 'restore', 'retention', 'admin', 'cli']
+const ORDER = ['util', 'config', 'envelope', 'node', 'membership', 'state', 'store', 'hooks', 'capture', 'wire', 'metadata', 'exchange', 'snapshot', 'apps', 'simulation', 'replication', 'restore', 'retention', 'audit', 'admin', 'cli']
 
 async function sources (): Promise<Array<{ file: string, text: string }>> {
   const out: Array<{ file: string, text: string }> = []

@@ -233,6 +233,63 @@ export type ProgressView =
   | { type: 'done', result: RestoreResultView }
   | { type: 'error', error: string, code?: string }
 
+/** One entry of the agent's audit log (README, "Audit log"), where it lies. */
+export interface AuditEntryView {
+  seq: number
+  time: string
+  action: string
+  data: Record<string, unknown>
+  /** the peer ID whose key signed it */
+  signer: string
+  /** the log file and 1-based line it is on */
+  file: string
+  line: number
+}
+
+export interface AuditShowRequest {
+  /** only entries at or after this ISO time */
+  since?: string
+  /** at most this many, the newest; default 1000 */
+  limit?: number
+}
+
+export interface AuditProblemView {
+  kind: 'malformed' | 'sequence' | 'chain' | 'signer' | 'signature' | 'truncated' | 'head-mismatch' | 'missing-file' | 'partial-line'
+  file?: string
+  line?: number
+  seq?: number
+  message: string
+}
+
+export interface AuditVerifyView {
+  ok: boolean
+  peerId: string
+  files: string[]
+  entries: number
+  lastSeq: number
+  lastHash: string
+  /** the first problem in log order */
+  problem?: AuditProblemView
+  problems: AuditProblemView[]
+  /** the heads of this log other members hold, and how each compares */
+  heads: Array<{ holder: string, seq: number, hash: string, status: 'match' | 'ahead' | 'differs' }>
+  /** the members asked for the heads they hold, and those that did not answer */
+  asked: string[]
+  unreachable: Array<{ peerId: string, error: string }>
+  /** members this agent holds two heads with one seq and different hashes of */
+  forks: Array<{ peerId: string, seq: number, hashes: string[] }>
+}
+
+/** The newest audit head this agent holds of another member. */
+export interface AuditHeadView {
+  peerId: string
+  seq: number
+  hash: string
+  time: string
+  /** other hashes signed for a seq held (a fork) */
+  forks: Array<{ seq: number, hash: string }>
+}
+
 export interface ErrorBody {
   error: string
   code: string
@@ -253,10 +310,16 @@ export interface AdminBackend {
   peers(): Promise<PeerView[]>
   createSnapshot(req: CreateSnapshotRequest): Promise<SnapshotView>
   listSnapshots(): Promise<SnapshotView[]>
-  /** id may be a unique prefix */
-  getSnapshot(id: string): Promise<SnapshotView>
+  /** id may be a unique prefix; `poll` marks the repeated asks of one long-poll request */
+  getSnapshot(id: string, options?: { poll?: boolean }): Promise<SnapshotView>
   restore(req: RestoreRequest, options: AbortOptionsLike & { onProgress?: (ev: ProgressView) => void }): Promise<RestoreResultView>
   verify(req: VerifyRequest, options: AbortOptionsLike): Promise<VerifyResultView>
   forget(req: ForgetRequest, options: AbortOptionsLike): Promise<ForgetResultView>
   prune(req: PruneRequest, options: AbortOptionsLike): Promise<PruneResultView>
+  /** the audit log's entries (an agent without one has no audit routes) */
+  auditShow?(req: AuditShowRequest): Promise<AuditEntryView[]>
+  /** checks the audit log's chain and signatures, and against the heads other members hold of it */
+  auditVerify?(options: AbortOptionsLike): Promise<AuditVerifyView>
+  /** the newest audit head held of every other member */
+  auditHeads?(): Promise<AuditHeadView[]>
 }

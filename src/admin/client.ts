@@ -1,7 +1,7 @@
 import http from 'node:http'
 import { AdminError, AgentNotRunningError, SocketAccessError } from './errors.js'
 import { statusForCode } from './http-utils.js'
-import type { CreateSnapshotRequest, ForgetRequest, ForgetResultView, PeerView, ProgressView, PruneRequest, PruneResultView, RestoreRequest, RestoreResultView, SnapshotView, StatusView, VerifyRequest, VerifyResultView } from './api.js'
+import type { AuditEntryView, AuditHeadView, AuditShowRequest, AuditVerifyView, CreateSnapshotRequest, ForgetRequest, ForgetResultView, PeerView, ProgressView, PruneRequest, PruneResultView, RestoreRequest, RestoreResultView, SnapshotView, StatusView, VerifyRequest, VerifyResultView } from './api.js'
 import type { AbortOptions } from '@libp2p/interface'
 
 export { AdminError, AgentNotRunningError, SocketAccessError } from './errors.js'
@@ -69,6 +69,25 @@ export class AdminClient {
 
   async prune (req: PruneRequest = {}, options: AbortOptions = {}): Promise<PruneResultView> {
     return this.request('POST', '/v1/prune', { ...options, body: req }) as Promise<PruneResultView>
+  }
+
+  /** the agent's audit log entries, oldest first */
+  async auditShow (req: AuditShowRequest = {}, options: AbortOptions = {}): Promise<AuditEntryView[]> {
+    const q = new URLSearchParams()
+    if (req.since != null) q.set('since', req.since)
+    if (req.limit != null) q.set('limit', String(req.limit))
+    const query = q.size > 0 ? `?${q.toString()}` : ''
+    return this.request('GET', `/v1/audit${query}`, options) as Promise<AuditEntryView[]>
+  }
+
+  /** checks the agent's audit log against itself and the heads other members hold of it */
+  async auditVerify (options: AbortOptions = {}): Promise<AuditVerifyView> {
+    return this.request('POST', '/v1/audit/verify', { ...options, body: {} }) as Promise<AuditVerifyView>
+  }
+
+  /** the newest audit head the agent holds of every other member */
+  async auditHeads (options: AbortOptions = {}): Promise<AuditHeadView[]> {
+    return this.request('GET', '/v1/audit/heads', options) as Promise<AuditHeadView[]>
   }
 
   /**

@@ -8,6 +8,7 @@ export { AdminServer, ADMIN_TIMEOUTS } from './server.js'
 export type { AdminServerComponents, AdminServerInit, AdminTimeouts } from './server.js'
 export type { SocketKind } from './routes.js'
 export { AdminClient } from './client.js'
+export { AuditedBackend, publicParams, type AuditSink } from './audited.js'
 export type { AdminClientInit, GetSnapshotOptions, RestoreOptions } from './client.js'
 export {
   AdminError,

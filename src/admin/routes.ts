@@ -1,7 +1,7 @@
 import { InvalidRequestError, MethodNotAllowedError, ReadOnlySocketError, RouteNotFoundError } from './errors.js'
 import { codeOf, messageOf, readJsonBody, sendJson, sleep } from './http-utils.js'
-import { checkBody, validateCreate, validateForget, validatePrune, validateRestore, validateVerify } from './schemas.js'
-import type { AdminBackend, CreateSnapshotRequest, ForgetRequest, ProgressView, PruneRequest, RestoreRequest, SnapshotView, VerifyRequest } from './api.js'
+import { checkBody, validateAuditVerify, validateCreate, validateForget, validatePrune, validateRestore, validateVerify } from './schemas.js'
+import type { AdminBackend, AuditShowRequest, CreateSnapshotRequest, ForgetRequest, ProgressView, PruneRequest, RestoreRequest, SnapshotView, VerifyRequest } from './api.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
 /** the full admin socket, or the read-only one */
@@ -73,7 +73,7 @@ async function getSnapshot (ctx: RouteContext): Promise<void> {
       await sleep(Math.min(ctx.pollIntervalMs, left), { signal: ctx.signal })
       if (ctx.signal.aborted) return
       // the full ID from here on, so a prefix that becomes ambiguous meanwhile cannot fail the wait
-      snap = await ctx.backend.getSnapshot(snap.id)
+      snap = await ctx.backend.getSnapshot(snap.id, { poll: true })
     }
   }
   sendJson(ctx.res, 200, snap)
@@ -135,6 +135,30 @@ async function restore (ctx: RouteContext): Promise<void> {
   res.end()
 }
 
+/** `?since=ISO&limit=N` of GET /v1/audit */
+function parseAuditQuery (url: URL): AuditShowRequest {
+  const out: AuditShowRequest = {}
+  const since = url.searchParams.get('since')
+  if (since != null) {
+    if (Number.isNaN(Date.parse(since))) throw new InvalidRequestError(`query parameter "since" must be an ISO time, not ${JSON.stringify(since)}`)
+    out.since = since
+  }
+  const limit = url.searchParams.get('limit')
+  if (limit != null) {
+    const n = Number(limit)
+    if (!Number.isSafeInteger(n) || n < 1 || n > 1_000_000) throw new InvalidRequestError(`query parameter "limit" must be an integer from 1 to 1000000, not ${JSON.stringify(limit)}`)
+    out.limit = n
+  }
+  return out
+}
+
+/** the backend's audit method, or a 404 when the agent keeps no audit log */
+function audit<K extends 'auditShow' | 'auditVerify' | 'auditHeads'> (ctx: RouteContext, name: K): NonNullable<AdminBackend[K]> {
+  const fn = ctx.backend[name]
+  if (fn == null) throw new RouteNotFoundError('this agent keeps no audit log')
+  return fn.bind(ctx.backend) as NonNullable<AdminBackend[K]>
+}
+
 export const routes: Route[] = [
   {
     path: ['status'],
@@ -187,6 +211,27 @@ export const routes: Route[] = [
         sendJson(ctx.res, 200, await ctx.backend.forget(body, { signal: ctx.signal }))
       }
     }
+  },
+  {
+    path: ['audit'],
+    read: ['GET'],
+    methods: { GET: async ctx => { sendJson(ctx.res, 200, await audit(ctx, 'auditShow')(parseAuditQuery(ctx.url))) } }
+  },
+  {
+    path: ['audit', 'verify'],
+    // a check that changes nothing: served on the read-only socket too
+    read: ['POST'],
+    methods: {
+      POST: async ctx => {
+        checkBody(validateAuditVerify, await readJsonBody(ctx.req, ctx.maxBodyBytes, { signal: ctx.signal }))
+        sendJson(ctx.res, 200, await audit(ctx, 'auditVerify')({ signal: ctx.signal }))
+      }
+    }
+  },
+  {
+    path: ['audit', 'heads'],
+    read: ['GET'],
+    methods: { GET: async ctx => { sendJson(ctx.res, 200, await audit(ctx, 'auditHeads')()) } }
   },
   {
     path: ['prune'],

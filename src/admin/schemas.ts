@@ -75,6 +75,12 @@ export const validatePrune = ajv.compile({
   }
 })
 
+export const validateAuditVerify = ajv.compile({
+  type: 'object',
+  additionalProperties: false,
+  properties: {}
+})
+
 /** The first schema error as a sentence naming the field, e.g. `field "tag" must be string`. */
 export function describeErrors (errors: ErrorObject[] | null | undefined): string {
   const e = errors?.[0]

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander'
 import { agentCommand } from './commands/agent.js'
+import { auditCommand } from './commands/audit.js'
 import { forgetCommand, pruneCommand } from './commands/forget.js'
 import { idCommand } from './commands/id.js'
 import { keygenCommand } from './commands/keygen.js'
@@ -40,6 +41,7 @@ export function createProgram (): Command {
   program.addCommand(verifyCommand(globals))
   program.addCommand(forgetCommand(globals))
   program.addCommand(pruneCommand(globals))
+  program.addCommand(auditCommand(globals))
   program.addCommand(keygenCommand(globals))
   configure(program)
   return program

@@ -93,6 +93,15 @@ export interface Config extends SocketConfig {
     /** how often unreferenced blocks older than the grace period are swept; 0 turns it off */
     sweepHours: number
   }
+  /** the audit log (README, "Audit log") */
+  audit: {
+    /** how often the agent gossips its log head */
+    headSeconds: number
+    /** a log file is not let grow past this; the next one is started */
+    maxFileBytes: number
+    /** rejected gossip is summed over windows this long, one entry per window that had any */
+    rejectWindowSeconds: number
+  }
   /** app channels and app state (README, "Apps: channels and state") */
   apps: {
     /** absolute path of the app socket */
@@ -278,6 +287,11 @@ export function parseConfig (raw: unknown, file: string): Config {
     retention: {
       pruneGraceSeconds: c.retention?.pruneGraceSeconds ?? 3600,
       sweepHours: c.retention?.sweepHours ?? 24
+    },
+    audit: {
+      headSeconds: c.audit?.headSeconds ?? 300,
+      maxFileBytes: c.audit?.maxFileBytes ?? 4 * 1024 * 1024,
+      rejectWindowSeconds: c.audit?.rejectWindowSeconds ?? 60
     },
     apps: {
       socket: appsSocket,

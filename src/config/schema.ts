@@ -101,6 +101,15 @@ export const configSchema = {
         sweepHours: { type: 'number', minimum: 0, maximum: 576 }
       }
     },
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        headSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 86400 },
+        maxFileBytes: { type: 'integer', minimum: 4096, maximum: 1073741824 },
+        rejectWindowSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 86400 }
+      }
+    },
     apps: {
       type: 'object',
       additionalProperties: false,

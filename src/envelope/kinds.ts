@@ -25,7 +25,11 @@ export const KINDS = {
   /** how many confirmed copies one participant's data has (src/metadata/copies.ts) */
   copies: { name: 'copy report', maxBytes: 64 * 1024, signerField: 'reporter', signerRole: 'reporter' },
   /** a member's statement that a snapshot is to be forgotten (src/metadata/forget.ts) */
-  forget: { name: 'forget notice', maxBytes: 1024, signerField: 'by', signerRole: 'member' }
+  forget: { name: 'forget notice', maxBytes: 1024, signerField: 'by', signerRole: 'member' },
+  /** one entry of a host's tamper-evident audit log, signed by the host (src/audit/entry.ts) */
+  audit: { name: 'audit entry', maxBytes: 256 * 1024 },
+  /** a host's audit log position (sequence number and hash of its last entry), gossiped (src/audit/heads.ts) */
+  'audit-head': { name: 'audit head', maxBytes: 1024, signerField: 'peerId', signerRole: 'peer' }
 } as const satisfies Record<string, KindSpec>
 
 /** The type name of a registered kind: the `type` field of its envelopes. */

@@ -110,4 +110,4 @@ export async function createNode (init: NodeInit): Promise<SnapmeshNode> {
   })
 }
 
-export { Libp2pMesh, nameFromAgentVersion, type Mesh, type GossipAction, type GossipTopic, type GossipVerdict, type KnownPeer } from './mesh.js'
+export { Libp2pMesh, nameFromAgentVersion, type Mesh, type GossipAction, type GossipTopic, type GossipVerdict, type KnownPeer, type RejectedGossip } from './mesh.js'

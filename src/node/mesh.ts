@@ -77,9 +77,20 @@ export interface Libp2pMeshInit {
   scoreCheckMs?: number
 }
 
+/** A gossip message a topic's validator rejected: its author, the topic and why. */
+export interface RejectedGossip {
+  topic: string
+  /** the message's author */
+  from: string
+  /** the name of the validator's error, e.g. InvalidSignatureError */
+  reason: string
+}
+
 /** The Mesh over a running libp2p node. Started, it disconnects and bans peers whose gossip score fell below the graylist threshold. */
 export class Libp2pMesh implements Mesh, Startable {
   readonly peerId: string
+  /** told of every message a topic's validator rejects (the audit log counts them) */
+  onReject?: (ev: RejectedGossip) => void
   private readonly node: SnapmeshNode
   private readonly init: Libp2pMeshInit
   private timer?: ReturnType<typeof setInterval>
@@ -178,13 +189,23 @@ export class Libp2pMesh implements Mesh, Startable {
     this.topics.set(topic.topic, topic)
     pubsub.topicValidators.set(topic.topic, async (propagationSource, msg) => {
       // `propagationSource` is whoever relayed the message; its author is `msg.from`
-      if (msg.type !== 'signed') return TopicValidatorResult.Reject
+      if (msg.type !== 'signed') {
+        this.rejected({ topic: topic.topic, from: propagationSource.toString(), reason: 'UnsignedMessage' })
+        return TopicValidatorResult.Reject
+      }
       const verdict = await topic.validate({ from: msg.from.toString(), data: msg.data })
       if (verdict.action === 'accept') return TopicValidatorResult.Accept
       log('message on %s from %s via %s: %s (%s)', topic.topic, msg.from, propagationSource, verdict.action, verdict.error?.message)
+      if (verdict.action === 'reject') this.rejected({ topic: topic.topic, from: msg.from.toString(), reason: verdict.error?.name ?? 'rejected' })
       return verdict.action === 'reject' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
     })
     pubsub.subscribe(topic.topic)
+  }
+
+  private rejected (ev: RejectedGossip): void {
+    try {
+      this.onReject?.(ev)
+    } catch {}
   }
 
   async publish (topic: string, bytes: Uint8Array): Promise<void> {

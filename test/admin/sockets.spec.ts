@@ -75,6 +75,12 @@ describe('admin / the read-only socket', () => {
     assert.equal((await client.listSnapshots()).length, 3)
     assert.equal((await client.getSnapshot('aa11')).id, ID_AA11)
     assert.equal((await client.verify({ snapshot: 'aa11', readData: true })).ok, true)
+    // the audit log's reads are served there too (this backend keeps no log: 404, not 403)
+    for (const [method, url, body] of [['GET', '/v1/audit'], ['GET', '/v1/audit/heads'], ['POST', '/v1/audit/verify', {}]] as Array<[string, string, unknown?]>) {
+      const a = await raw(readPath, method, url, body)
+      assert.equal(a.status, 404, `${method} ${url}: ${JSON.stringify(a.json)}`)
+      assert.match(a.json.error, /keeps no audit log/)
+    }
   })
 
   it('answers 403 naming the socket and the route to every write, and does not call the backend', async () => {

@@ -13,8 +13,9 @@ import {
 } from '../../src/metadata/index.js'
 import { InvalidMessageError, InvalidSignatureError, MAX_MESSAGE_BYTES, decodeResult, encodeResult, signResult, verifyResult } from '../../src/snapshot/index.js'
 import { marker, okBody, peers, root, type Peer } from '../snapshot/fixtures.js'
+import { InvalidAuditHeadError, MalformedAuditEntryError, decodeAuditEnvelope, decodeAuditHead, signAuditHead } from '../../src/audit/index.js'
 
-const ALL: Kind[] = ['result', 'head', 'copies', 'forget']
+const ALL: Kind[] = ['result', 'head', 'copies', 'forget', 'audit', 'audit-head']
 const anyBody = (b: Record<string, unknown>): Record<string, unknown> => b
 
 describe('envelope / format', () => {
@@ -23,7 +24,7 @@ describe('envelope / format', () => {
 
   before(async () => { [a, b] = await peers(2) })
 
-  it('registers the four kinds, and no other', async () => {
+  it('registers the six kinds, and no other', async () => {
     assert.deepEqual(Object.keys(KINDS).sort(), [...ALL].sort())
     for (const k of ALL) {
       assert.ok(isKind(k))
@@ -154,9 +155,18 @@ describe('envelope / the kinds\' own decoders refuse each other\'s records', () 
     result: async (bytes) => { const r = decodeResult(bytes); await verifyResult(r); return r },
     head: decodeHead,
     copies: decodeCopyReport,
-    forget: decodeForgetNotice
+    forget: decodeForgetNotice,
+    audit: decodeAuditEnvelope,
+    'audit-head': decodeAuditHead
   }
-  const errorOf: Record<Kind, new (...args: any[]) => Error> = { result: InvalidMessageError, head: InvalidRecordError, copies: InvalidCopyReportError, forget: InvalidForgetNoticeError }
+  const errorOf: Record<Kind, new (...args: any[]) => Error> = {
+    result: InvalidMessageError,
+    head: InvalidRecordError,
+    copies: InvalidCopyReportError,
+    forget: InvalidForgetNoticeError,
+    audit: MalformedAuditEntryError,
+    'audit-head': InvalidAuditHeadError
+  }
 
   before(async () => {
     [a] = await peers(1)
@@ -165,7 +175,9 @@ describe('envelope / the kinds\' own decoders refuse each other\'s records', () 
       result: encodeResult(await signResult(a.key, okBody(m, a))),
       head: await signHead(a.key, { peerId: a.id, seq: 1, snapshots: [] }),
       copies: encodeCopyReport(await signCopyReport(a.key, { id: m.id, owner: a.id, root: root(1), reporter: a.id, time: 1, blocks: 1, copies: 1, wanted: 1, holders: [a.id] })),
-      forget: encodeForgetNotice(await signForgetNotice(a.key, { id: m.id, by: a.id, time: 1, prune: false }))
+      forget: encodeForgetNotice(await signForgetNotice(a.key, { id: m.id, by: a.id, time: 1, prune: false })),
+      audit: encodeEnvelope(await sealEnvelope(a.key, 'audit', { seq: 1, time: new Date(1).toISOString(), prev: '0'.repeat(64), action: 'admin', data: { route: 'GET /v1/status' } })),
+      'audit-head': await signAuditHead(a.key, { peerId: a.id, seq: 1, hash: 'a'.repeat(64), time: 1 })
     }
   })
 
