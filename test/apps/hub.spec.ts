@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict'
 import fs from 'node:fs/promises'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { Bank, checkSnapshot, prng, restoreAll } from '../../scripts/bank.js'
@@ -9,33 +8,10 @@ import type { SnapmeshNode } from '../../src/node/index.js'
 import { marker } from '../snapshot/fixtures.js'
 import type { Marker } from '../../src/snapshot/index.js'
 import { loopbackNode } from '../node/fixtures.js'
+import { rawAppConnection } from './fixtures.js'
 
 const node = loopbackNode
 
-/** a raw app socket connection that collects the agent's lines */
-async function raw (socket: string): Promise<{ send: (line: string) => void, next: () => Promise<any>, close: () => void }> {
-  const s = net.connect(socket)
-  await new Promise(resolve => s.once('connect', resolve))
-  const lines: any[] = []
-  const waiting: Array<(v: any) => void> = []
-  let buf = ''
-  s.on('data', (d: Buffer) => {
-    buf += d.toString()
-    let nl
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const ev = JSON.parse(buf.slice(0, nl))
-      buf = buf.slice(nl + 1)
-      const w = waiting.shift()
-      if (w != null) w(ev)
-      else lines.push(ev)
-    }
-  })
-  return {
-    send: (line) => { s.write(line.endsWith('\n') ? line : `${line}\n`) },
-    next: async () => lines.length > 0 ? lines.shift() : new Promise(resolve => waiting.push(resolve)),
-    close: () => { s.destroy() }
-  }
-}
 
 describe('apps / hubs on real libp2p nodes', function () {
   this.timeout(60_000)
@@ -111,7 +87,7 @@ describe('apps / hubs on real libp2p nodes', function () {
   })
 
   it('bad lines on the app socket get an error naming the field, and the connection goes on', async () => {
-    const c = await raw(hubs[0].socketPath)
+    const c = await rawAppConnection(hubs[0].socketPath)
     try {
       c.send('not json')
       assert.match((await c.next()).error, /not JSON/)

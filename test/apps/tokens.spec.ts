@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import fs from 'node:fs/promises'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { AppHub, AppTokenError } from '../../src/apps/index.js'
 import { connectApp, AppAgentError } from '../../src/apps/client.js'
 import type { AppHubInit } from '../../src/apps/index.js'
+import { rawAppConnection } from './fixtures.js'
 
 const SELF = '12D3KooWAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'
 
@@ -20,30 +20,6 @@ function hub (init: AppHubInit): AppHub {
   }, init)
 }
 
-/** a raw connection to the app socket, one parsed line at a time */
-async function raw (socket: string): Promise<{ send: (o: unknown) => void, next: () => Promise<any>, close: () => void }> {
-  const s = net.connect(socket)
-  await new Promise(resolve => s.once('connect', resolve))
-  const lines: any[] = []
-  const waiting: Array<(v: any) => void> = []
-  let buf = ''
-  s.on('data', (d: Buffer) => {
-    buf += d.toString()
-    let nl
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const ev = JSON.parse(buf.slice(0, nl))
-      buf = buf.slice(nl + 1)
-      const w = waiting.shift()
-      if (w != null) w(ev)
-      else lines.push(ev)
-    }
-  })
-  return {
-    send: (o) => { s.write(`${JSON.stringify(o)}\n`) },
-    next: async () => lines.length > 0 ? lines.shift() : new Promise(resolve => waiting.push(resolve)),
-    close: () => { s.destroy() }
-  }
-}
 
 describe('apps / tokens on the app socket', () => {
   let dir: string
@@ -73,7 +49,7 @@ describe('apps / tokens on the app socket', () => {
   })
 
   it('refuses a wrong or missing token and an unknown name, and the same connection then registers with the right token', async () => {
-    const c = await raw(socketPath)
+    const c = await rawAppConnection(socketPath)
     try {
       c.send({ type: 'hello', v: 1, app: 'bank' })
       let ev = await c.next()
