@@ -7,6 +7,7 @@ import { lpStream } from 'it-length-prefixed-stream'
 import { decodeVerdict, encodeFrame } from './wire.js'
 import type { Frame, Verdict } from './cut.js'
 import type { AbortOptions, PeerId, Stream } from '@libp2p/interface'
+import { timeoutSignal } from '../util/index.js'
 
 const log = logger('snapmesh:apps:link')
 
@@ -112,7 +113,7 @@ export class PeerLink implements Link {
   }
 
   private async session (): Promise<void> {
-    const step = (): AbortSignal => AbortSignal.any([this.stopped.signal, AbortSignal.timeout(this.init.timeoutMs)])
+    const step = (): AbortSignal => AbortSignal.any([this.stopped.signal, timeoutSignal(this.init.timeoutMs)])
     const stream = await this.c.dial({ signal: step() })
     const lp = lpStream(stream, { maxDataLength: this.init.maxDataLength })
     const sent = new Map<number, Item>()

@@ -13,6 +13,7 @@ import { EnvelopeError, encodeEnvelope, openEnvelope, peerIdProblem, sealEnvelop
 import { InvalidAuditHeadError, StaleAuditHeadError, WrongAuditHeadAuthorError } from './errors.js'
 import type { GossipAction, GossipTopic, GossipVerdict } from '../node/index.js'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import { timeoutSignal } from '../util/index.js'
 
 const log = logger('snapmesh:audit:heads')
 
@@ -227,7 +228,7 @@ export async function serveHeads (libp2p: Pick<Libp2p, 'handle'>, store: HeadSto
     const held = store.get(connection.remotePeer.toString())
     const list = held != null ? [held.head.bytes, ...held.forks.map(f => f.bytes)] : []
     const lp = lpStream(stream, { maxDataLength: MAX_ANSWER_BYTES })
-    const signal = AbortSignal.timeout(10_000)
+    const signal = timeoutSignal(10_000)
     lp.write(dagCbor.encode(list), { signal }).then(async () => { await stream.close({ signal }) }).catch((err: Error) => {
       log('answering %s for its audit heads failed: %s', connection.remotePeer, err.message)
       stream.abort(err)
@@ -240,7 +241,7 @@ export async function serveHeads (libp2p: Pick<Libp2p, 'handle'>, store: HeadSto
  * (a holder cannot forge one, only withhold it).
  */
 export async function askHeads (libp2p: Pick<Libp2p, 'dialProtocol'>, holder: string, self: string, options: { signal?: AbortSignal } = {}): Promise<AuditHead[]> {
-  const signal = AbortSignal.any([AbortSignal.timeout(10_000), ...(options.signal != null ? [options.signal] : [])])
+  const signal = AbortSignal.any([timeoutSignal(10_000), ...(options.signal != null ? [options.signal] : [])])
   const stream = await libp2p.dialProtocol(peerIdFromString(holder), AUDIT_HEADS_PROTOCOL, { signal })
   try {
     const lp = lpStream(stream, { maxDataLength: MAX_ANSWER_BYTES })

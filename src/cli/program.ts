@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander'
 import { agentCommand } from './commands/agent.js'
 import { auditCommand } from './commands/audit.js'
+import { clusterCommand, memberCommand } from './commands/cluster.js'
 import { forgetCommand, pruneCommand } from './commands/forget.js'
 import { idCommand } from './commands/id.js'
 import { keygenCommand } from './commands/keygen.js'
@@ -43,6 +44,8 @@ export function createProgram (): Command {
   program.addCommand(pruneCommand(globals))
   program.addCommand(auditCommand(globals))
   program.addCommand(keygenCommand(globals))
+  program.addCommand(clusterCommand(globals))
+  program.addCommand(memberCommand(globals))
   configure(program)
   return program
 }

@@ -29,7 +29,9 @@ export const KINDS = {
   /** one entry of a host's tamper-evident audit log, signed by the host (src/audit/entry.ts) */
   audit: { name: 'audit entry', maxBytes: 256 * 1024 },
   /** a host's audit log position (sequence number and hash of its last entry), gossiped (src/audit/heads.ts) */
-  'audit-head': { name: 'audit head', maxBytes: 1024, signerField: 'peerId', signerRole: 'peer' }
+  'audit-head': { name: 'audit head', maxBytes: 1024, signerField: 'peerId', signerRole: 'peer' },
+  /** a cluster admin's statement that a host's peer ID is a member, under a name, until a time (src/membership/certificate.ts) */
+  member: { name: 'membership certificate', maxBytes: 4096 }
 } as const satisfies Record<string, KindSpec>
 
 /** The type name of a registered kind: the `type` field of its envelopes. */

@@ -13,6 +13,7 @@ import { CorruptBlockError, verifyBlock } from '../store/index.js'
 import { BlockUnavailableError, InvalidRequestError } from './errors.js'
 import type { BlockGetter, Blocks } from '../store/index.js'
 import type { AbortOptions, Libp2p, PeerId, Startable, Stream } from '@libp2p/interface'
+import { timeoutSignal } from '../util/index.js'
 
 export { BlockUnavailableError, InvalidRequestError } from './errors.js'
 
@@ -441,7 +442,7 @@ class Session {
     this.init.onClose(this)
     try {
       await this.writing
-      await this.stream?.close({ signal: AbortSignal.timeout(this.init.timeoutMs) })
+      await this.stream?.close({ signal: timeoutSignal(this.init.timeoutMs) })
     } catch (err: any) {
       this.stream?.abort(err)
     }

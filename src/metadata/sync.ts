@@ -6,7 +6,7 @@
 import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
 import { HEAD_SEQ, type AgentState } from '../state/index.js'
-import { anySignal, every } from '../util/index.js'
+import { anySignal, every, timeoutSignal } from '../util/index.js'
 import { decodeHead, headKey, recordKey, signHead } from './dht.js'
 import { ForgottenSnapshotError, InvalidRecordError } from './errors.js'
 import { futureDatedIn } from './gossip.js'
@@ -92,7 +92,7 @@ export class MetadataSync implements Startable {
   }
 
   private signal (timeoutMs: number, options: AbortOptions = {}): AbortSignal {
-    return anySignal(this.controller.signal, AbortSignal.timeout(timeoutMs), options.signal)
+    return anySignal(this.controller.signal, timeoutSignal(timeoutMs), options.signal)
   }
 
   /** stores a final record in the DHT under its CID (and republishes it) and updates the head */

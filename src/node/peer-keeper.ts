@@ -1,6 +1,7 @@
 import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p, PeerId, Startable } from '@libp2p/interface'
+import { timeoutSignal } from '../util/index.js'
 
 const log = logger('snapmesh:node:peers')
 
@@ -51,7 +52,7 @@ export class PeerKeeper implements Startable {
 
   private async dial (target: PeerId | ReturnType<typeof multiaddr>): Promise<void> {
     if (this.controller.signal.aborted) return
-    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.init.dialTimeoutMs ?? 10_000)])
+    const signal = AbortSignal.any([this.controller.signal, timeoutSignal(this.init.dialTimeoutMs ?? 10_000)])
     try {
       await this.libp2p.dial(target as any, { signal })
     } catch (err: any) {

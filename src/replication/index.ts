@@ -13,6 +13,7 @@ import { ReplicationRequestError } from './errors.js'
 import { appendTo, fewest, holders } from './placement.js'
 import type { Blocks } from '../store/index.js'
 import type { AbortOptions, Libp2p, PeerId, Startable, Stream } from '@libp2p/interface'
+import { timeoutSignal } from '../util/index.js'
 
 export { holders, weight } from './placement.js'
 export { ReplicationRequestError } from './errors.js'
@@ -117,7 +118,7 @@ export class Replicator implements Startable {
 
   /** holder side: fetch what is offered and missing, from the peer that offers it; one offer per stream */
   private async serve (stream: Stream, from: PeerId): Promise<void> {
-    const signal = AbortSignal.timeout(this.init.timeoutMs ?? 600_000)
+    const signal = timeoutSignal(this.init.timeoutMs ?? 600_000)
     setMaxListeners(Infinity, signal) // shared by every pull of this offer
     const lp = lpStream(stream, { maxDataLength: MAX_OFFER * 64 + 64 })
     const offer = decodeOffer((await lp.read({ signal })).subarray())
@@ -203,7 +204,7 @@ export class Replicator implements Startable {
     const ok: CID[] = []
     for (let i = 0; i < cids.length; i += MAX_OFFER) {
       const batch = cids.slice(i, i + MAX_OFFER)
-      const signal = AbortSignal.any([AbortSignal.timeout(this.init.timeoutMs ?? 600_000), ...(options.signal != null ? [options.signal] : [])])
+      const signal = AbortSignal.any([timeoutSignal(this.init.timeoutMs ?? 600_000), ...(options.signal != null ? [options.signal] : [])])
       const stream = await this.c.libp2p.dialProtocol(peerIdFromString(holder), REPLICATE_PROTOCOL, { signal })
       try {
         const lp = lpStream(stream, { maxDataLength: MAX_OFFER * 2 + 64 })

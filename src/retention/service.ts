@@ -7,7 +7,7 @@ import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
 import { FORGET_TOPIC, encodeForgetNotice, signForgetNotice, type Catalog, type ForgetNotice, type SnapshotRecord } from '../metadata/index.js'
 import { LAST_ROOT, type AgentState } from '../state/index.js'
-import { anySignal, every } from '../util/index.js'
+import { anySignal, every, timeoutSignal } from '../util/index.js'
 import { InvalidRetentionRequestError } from './errors.js'
 import { applyPolicy, policyProblem, type RetentionPolicy } from './policy.js'
 import { prune, type KeptRoot, type PruneComponents, type PruneStats } from './prune.js'
@@ -109,7 +109,7 @@ export class RetentionService implements Startable {
     log('snapshot %s forgotten by %s', notice.id.slice(0, 8), notice.by)
     this.c.published.forgetPublished(notice.id)
     await this.c.state.forgetSnapshot(notice.id).catch((err: Error) => { log.error('deleting the state of %s failed: %s', notice.id.slice(0, 8), err.message) })
-    if (record != null) await this.c.published.publishHead({ signal: anySignal(this.controller.signal, AbortSignal.timeout(30_000)) }).catch(() => {})
+    if (record != null) await this.c.published.publishHead({ signal: anySignal(this.controller.signal, timeoutSignal(30_000)) }).catch(() => {})
     if (notice.prune) this.schedulePrune()
     return true
   }

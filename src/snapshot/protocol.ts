@@ -6,6 +6,7 @@ import {
 import { encodeMarker, encodePrepared, type Prepared } from './messages.js'
 import { DEFAULT_MAX_MARKER_AGE_MS } from './validate.js'
 import type { AbortOptions } from '@libp2p/interface'
+import { timeoutSignal } from '../util/index.js'
 
 const log = logger('snapmesh:snapshot')
 
@@ -443,7 +444,7 @@ export class SnapshotProtocol {
     }
     const signal = options.signal != null ? AbortSignal.any([this.shutdown.signal, options.signal]) : this.shutdown.signal
     try {
-      await this.c.prepare?.(marker, { signal: AbortSignal.any([signal, AbortSignal.timeout(timeout)]) })
+      await this.c.prepare?.(marker, { signal: AbortSignal.any([signal, timeoutSignal(timeout)]) })
     } catch (err: any) {
       const reason = `pre hook failed: ${String(err.message)}`
       if (b.phase === 'preparing') b.phase = 'aborted'
@@ -480,7 +481,7 @@ export class SnapshotProtocol {
     if (b.phase !== 'prepared') return
     if (!b.marker.expected.every(p => b.votes.get(p)?.ok === true)) return
     b.phase = 'committed'
-    const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(Math.max(1, b.captureBy - this.c.clock()))])
+    const signal = AbortSignal.any([this.shutdown.signal, timeoutSignal(Math.max(1, b.captureBy - this.c.clock()))])
     let body: ResultBody
     try {
       body = await this.c.capture(b.marker, { signal })

@@ -25,3 +25,16 @@ export function every (ms: number, signal: AbortSignal, fn: () => unknown, onErr
   t.unref()
   signal.addEventListener('abort', () => { clearInterval(t) }, { once: true })
 }
+
+/**
+ * A signal that aborts with a TimeoutError after `ms`. Use it instead of AbortSignal.timeout
+ * wherever the signal is combined with others: on Node 20 a composite made by AbortSignal.any
+ * holds an AbortSignal.timeout weakly, and once garbage collection takes it the composite never
+ * aborts (a deadline that never comes). This one is held by its own timer until it fires.
+ */
+export function timeoutSignal (ms: number): AbortSignal {
+  const controller = new AbortController()
+  const t = setTimeout(() => { controller.abort(new DOMException(`The operation timed out after ${ms} ms`, 'TimeoutError')) }, ms)
+  t.unref()
+  return controller.signal
+}

@@ -326,3 +326,38 @@ describe('cli / snapmesh against the read-only socket', function () {
     assert.equal(backend.forgets.length, 0)
   })
 })
+
+describe('cli / cluster init and member add (offline)', function () {
+  this.timeout(60_000)
+  let dir: string
+
+  before(async () => { dir = await tempDir('cli-cluster') })
+  after(async () => { await fs.rm(dir, { recursive: true, force: true }) })
+
+  it('creates an admin key (0600, never overwritten) and signs a certificate that verifies against its admin ID', async () => {
+    const init = await snapmesh(['--json', 'cluster', 'init', '--out', path.join(dir, 'admin')])
+    assert.equal(init.code, 0, init.stderr)
+    const { file, adminId } = JSON.parse(init.stdout) as { file: string, adminId: string }
+    assert.equal(file, path.join(dir, 'admin', 'admin.key'))
+    assert.equal((await fs.stat(file)).mode & 0o777, 0o600)
+    assert.equal((await fs.stat(path.join(dir, 'admin'))).mode & 0o777, 0o700)
+    assert.match(adminId, /^12D3KooW/)
+    assertFailure(await snapmesh(['cluster', 'init', '--out', path.join(dir, 'admin')]), /already exists: refusing to overwrite/)
+
+    const { generateKeyPair } = await import('@libp2p/crypto/keys')
+    const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+    const host = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    const out = path.join(dir, 'db1.cert')
+    const added = await snapmesh(['member', 'add', '--key', file, '--peer', host, '--name', 'db1', '--expires', '30d', '--out', out])
+    assert.equal(added.code, 0, added.stderr)
+    assert.match(added.stdout, new RegExp(`membership certificate of db1 \\(${host}\\) signed by admin ${adminId}, expires `))
+    const { verifyCertificate } = await import('../../src/membership/certificate.js')
+    const cert = await verifyCertificate(await fs.readFile(out), { admins: [adminId], now: Date.now(), peerId: host })
+    assert.equal(cert.name, 'db1')
+    assert.ok(cert.expiresAt != null && Math.abs(cert.expiresAt - (Date.now() + 30 * 86400_000)) < 60_000)
+
+    assertFailure(await snapmesh(['member', 'add', '--key', file, '--peer', '/ip4/1.2.3.4/tcp/1', '--name', 'x', '--out', path.join(dir, 'x.cert')]), /must be a peer ID/, 2)
+    assertFailure(await snapmesh(['member', 'add', '--key', file, '--peer', host, '--name', 'x', '--expires', 'soon', '--out', path.join(dir, 'y.cert')]), /must be a span/, 2)
+    assertFailure(await snapmesh(['member', 'add', '--key', path.join(dir, 'missing.key'), '--peer', host, '--name', 'x', '--out', path.join(dir, 'z.cert')]), /cannot read the admin key/)
+  })
+})

@@ -14,8 +14,9 @@ import {
 import { InvalidMessageError, InvalidSignatureError, MAX_MESSAGE_BYTES, decodeResult, encodeResult, signResult, verifyResult } from '../../src/snapshot/index.js'
 import { marker, okBody, peers, root, type Peer } from '../snapshot/fixtures.js'
 import { InvalidAuditHeadError, MalformedAuditEntryError, decodeAuditEnvelope, decodeAuditHead, signAuditHead } from '../../src/audit/index.js'
+import { InvalidCertificateError, signCertificate, verifyCertificate } from '../../src/membership/certificate.js'
 
-const ALL: Kind[] = ['result', 'head', 'copies', 'forget', 'audit', 'audit-head']
+const ALL: Kind[] = ['result', 'head', 'copies', 'forget', 'audit', 'audit-head', 'member']
 const anyBody = (b: Record<string, unknown>): Record<string, unknown> => b
 
 describe('envelope / format', () => {
@@ -24,7 +25,7 @@ describe('envelope / format', () => {
 
   before(async () => { [a, b] = await peers(2) })
 
-  it('registers the six kinds, and no other', async () => {
+  it('registers the seven kinds, and no other', async () => {
     assert.deepEqual(Object.keys(KINDS).sort(), [...ALL].sort())
     for (const k of ALL) {
       assert.ok(isKind(k))
@@ -157,7 +158,8 @@ describe('envelope / the kinds\' own decoders refuse each other\'s records', () 
     copies: decodeCopyReport,
     forget: decodeForgetNotice,
     audit: decodeAuditEnvelope,
-    'audit-head': decodeAuditHead
+    'audit-head': decodeAuditHead,
+    member: async (bytes) => verifyCertificate(bytes, { admins: [a.id], now: 2 })
   }
   const errorOf: Record<Kind, new (...args: any[]) => Error> = {
     result: InvalidMessageError,
@@ -165,7 +167,8 @@ describe('envelope / the kinds\' own decoders refuse each other\'s records', () 
     copies: InvalidCopyReportError,
     forget: InvalidForgetNoticeError,
     audit: MalformedAuditEntryError,
-    'audit-head': InvalidAuditHeadError
+    'audit-head': InvalidAuditHeadError,
+    member: InvalidCertificateError
   }
 
   before(async () => {
@@ -177,7 +180,8 @@ describe('envelope / the kinds\' own decoders refuse each other\'s records', () 
       copies: encodeCopyReport(await signCopyReport(a.key, { id: m.id, owner: a.id, root: root(1), reporter: a.id, time: 1, blocks: 1, copies: 1, wanted: 1, holders: [a.id] })),
       forget: encodeForgetNotice(await signForgetNotice(a.key, { id: m.id, by: a.id, time: 1, prune: false })),
       audit: encodeEnvelope(await sealEnvelope(a.key, 'audit', { seq: 1, time: new Date(1).toISOString(), prev: '0'.repeat(64), action: 'admin', data: { route: 'GET /v1/status' } })),
-      'audit-head': await signAuditHead(a.key, { peerId: a.id, seq: 1, hash: 'a'.repeat(64), time: 1 })
+      'audit-head': await signAuditHead(a.key, { peerId: a.id, seq: 1, hash: 'a'.repeat(64), time: 1 }),
+      member: await signCertificate(a.key, { peerId: a.id, name: 'a', issuedAt: 1 })
     }
   })
 

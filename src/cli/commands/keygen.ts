@@ -5,7 +5,7 @@ import { print, printJson, type GlobalOptions } from '../context.js'
 import { KeyFileExistsError } from '../errors.js'
 
 /** Creates `file` with mode 0600 holding `key`; never replaces an existing file. */
-async function writeKeyFile (file: string, key: Uint8Array): Promise<void> {
+export async function writeKeyFile (file: string, key: Uint8Array): Promise<void> {
   let fh
   try {
     fh = await fs.open(file, 'wx', 0o600)
