@@ -16,6 +16,9 @@ const META = '/meta/'
 const FORGOTTEN = '/forgotten/'
 /** entries that no longer decode (an older format, or damage) are moved here at start, never lost */
 const UNREADABLE = '/unreadable'
+/** the catalog format: records and notices as signed envelopes */
+const FORMAT_KEY = 'catalog-format'
+const FORMAT = 'envelope-1'
 
 export interface CatalogInit {
   /** folder of the LevelDB database */
@@ -53,7 +56,11 @@ export class Catalog implements Startable {
     await store.open()
     this.store = store
     this.started = true
-    await this.setAsideUnreadable()
+    // once per data folder: entries written in the format before the signed envelope are moved aside
+    if (await this.getMeta(FORMAT_KEY) !== FORMAT) {
+      await this.setAsideUnreadable()
+      await this.setMeta(FORMAT_KEY, FORMAT)
+    }
   }
 
   /**
